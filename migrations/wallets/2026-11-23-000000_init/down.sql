@@ -1,0 +1,1 @@
+DROP TABLE deposits; DROP TABLE transfers; DROP TABLE accounts; DROP TABLE inbox;

@@ -1,0 +1,360 @@
+//! `users`: accounts, roles and credentials. Publishes `user.registered`,
+//! `user.updated`, `user.deleted`.
+//!
+//! Plain-text passwords never enter the MOM: the flows below validate and
+//! hash (Argon2id, on the blocking pool) before the command is built, so the
+//! journal only ever holds hashes.
+mod store;
+
+use diesel::SqliteConnection;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Effects, Failure, Incoming, Service};
+use crate::{
+    auth::{self, Role},
+    mom::{Command, Event, ExecOptions, Executed, Mom, MomError, Query},
+    problem::Problem,
+};
+
+pub use store::UserStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("an account with this email already exists")]
+    DuplicateEmail,
+    #[error("no such user")]
+    NotFound,
+    #[error("invalid email or password")]
+    BadCredentials,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<UserError> for Problem {
+    fn from(e: UserError) -> Self {
+        match e {
+            UserError::DuplicateEmail => Problem::conflict(e.to_string()),
+            UserError::NotFound => Problem::not_found(e.to_string()),
+            UserError::BadCredentials => Problem::unauthorized(e.to_string()),
+            UserError::Invalid(d) => Problem::invalid(d),
+        }
+    }
+}
+
+impl From<UserError> for Failure {
+    fn from(e: UserError) -> Self {
+        Failure::Rejected(e.into())
+    }
+}
+
+/// A user as every edge shows it (never the hash).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: String,
+}
+
+// ---- messages ----------------------------------------------------------
+
+/// Creates an account. The user id is the envelope id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Register {
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub role: Role,
+}
+
+impl Command for Register {
+    const DESTINATION: &'static str = Users::NAME;
+    const KIND: &'static str = "register";
+    type Reply = UserView;
+    fn validate(&self) -> Result<(), Problem> {
+        validate_email(&self.email)?;
+        validate_name(&self.name)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpdateUser {
+    pub user_id: Uuid,
+    pub name: Option<String>,
+    pub password_hash: Option<String>,
+}
+
+impl Command for UpdateUser {
+    const DESTINATION: &'static str = Users::NAME;
+    const KIND: &'static str = "update_user";
+    type Reply = UserView;
+    fn validate(&self) -> Result<(), Problem> {
+        match &self.name {
+            Some(n) => validate_name(n),
+            None => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteUser {
+    pub user_id: Uuid,
+}
+
+impl Command for DeleteUser {
+    const DESTINATION: &'static str = Users::NAME;
+    const KIND: &'static str = "delete_user";
+    type Reply = UserView;
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GetUser {
+    pub user_id: Uuid,
+}
+
+impl Query for GetUser {
+    const DESTINATION: &'static str = Users::NAME;
+    const KIND: &'static str = "get_user";
+    type Reply = UserView;
+}
+
+/// The stored hash for an email, for login (answered to the `login` flow only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FindCredentials {
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Credentials {
+    pub user: UserView,
+    pub password_hash: String,
+}
+
+impl Query for FindCredentials {
+    const DESTINATION: &'static str = Users::NAME;
+    const KIND: &'static str = "find_credentials";
+    type Reply = Option<Credentials>;
+}
+
+// ---- events --------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserRegistered {
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+}
+impl Event for UserRegistered {
+    const TOPIC: &'static str = "user.registered";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserUpdated {
+    pub user_id: Uuid,
+    pub name: String,
+}
+impl Event for UserUpdated {
+    const TOPIC: &'static str = "user.updated";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserDeleted {
+    pub user_id: Uuid,
+    pub email: String,
+}
+impl Event for UserDeleted {
+    const TOPIC: &'static str = "user.deleted";
+}
+
+// ---- rules -----------------------------------------------------------------
+
+pub const MIN_PASSWORD: usize = 8;
+pub const MAX_PASSWORD: usize = 256;
+
+/// Lower-cased, trimmed.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+pub fn validate_email(email: &str) -> Result<(), Problem> {
+    let ok = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| {
+                !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+            });
+    if ok {
+        Ok(())
+    } else {
+        Err(UserError::Invalid("email must look like name@domain (at most 254 characters)".into()).into())
+    }
+}
+
+pub fn validate_name(name: &str) -> Result<(), Problem> {
+    let n = name.trim().chars().count();
+    if n == 0 || n > 200 || name.chars().any(char::is_control) {
+        return Err(UserError::Invalid("name must be 1 to 200 printable characters".into()).into());
+    }
+    Ok(())
+}
+
+pub fn validate_password(password: &str) -> Result<(), Problem> {
+    let n = password.chars().count();
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&n) {
+        return Err(UserError::Invalid(format!(
+            "password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+// ---- flows the edges call ----------------------------------------------------
+
+/// Validates, hashes the password off the async workers, and registers.
+pub async fn register(
+    mom: &Mom,
+    email: &str,
+    password: String,
+    name: &str,
+    role: Role,
+    opts: ExecOptions,
+) -> Result<Executed<UserView>, MomError> {
+    let email = normalize_email(email);
+    validate_email(&email)?;
+    validate_name(name)?;
+    validate_password(&password)?;
+    let password_hash = auth::hash_password(password).await?;
+    let cmd = Register {
+        email,
+        name: name.trim().to_owned(),
+        password_hash,
+        role,
+    };
+    mom.execute(&cmd, opts).await
+}
+
+/// Checks credentials; the same answer for an unknown email and a wrong
+/// password, after the same amount of hashing work.
+pub async fn login(
+    mom: &Mom,
+    email: &str,
+    password: String,
+    wait: std::time::Duration,
+) -> Result<UserView, MomError> {
+    let found = mom
+        .ask(
+            &FindCredentials {
+                email: normalize_email(email),
+            },
+            wait,
+        )
+        .await?;
+    // A fixed hash of a random password: unknown emails cost a verify too.
+    const DECOY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$0nbZ7y5bCF8t6rRWGTvEnVKiJ8e3Yr4LkEGx+C7rQXU";
+    let (hash, user) = match found {
+        Some(c) => (c.password_hash, Some(c.user)),
+        None => (DECOY.to_owned(), None),
+    };
+    let ok = auth::verify_password(password, hash).await?;
+    match user {
+        Some(u) if ok => Ok(u),
+        _ => Err(UserError::BadCredentials.into()),
+    }
+}
+
+/// Updates name and/or password (hashed here).
+pub async fn update(
+    mom: &Mom,
+    user_id: Uuid,
+    name: Option<String>,
+    password: Option<String>,
+    opts: ExecOptions,
+) -> Result<Executed<UserView>, MomError> {
+    let password_hash = match password {
+        Some(p) => {
+            validate_password(&p)?;
+            Some(auth::hash_password(p).await?)
+        }
+        None => None,
+    };
+    let cmd = UpdateUser {
+        user_id,
+        name: name.map(|n| n.trim().to_owned()),
+        password_hash,
+    };
+    mom.execute(&cmd, opts).await
+}
+
+impl From<UserError> for MomError {
+    fn from(e: UserError) -> Self {
+        MomError::Rejected(e.into())
+    }
+}
+
+// ---- the actor -----------------------------------------------------------------
+
+/// The users service.
+#[derive(Debug, Default)]
+pub struct Users;
+
+impl Service for Users {
+    const NAME: &'static str = "users";
+
+    fn handle(
+        &mut self,
+        conn: &mut SqliteConnection,
+        msg: &Incoming<'_>,
+    ) -> Result<Effects, Failure> {
+        let mut store = UserStore(conn);
+        match msg.kind {
+            Register::KIND => {
+                let cmd: Register = msg.decode()?;
+                cmd.validate()?;
+                if store.find_by_email(&cmd.email)?.is_some() {
+                    return Err(UserError::DuplicateEmail.into());
+                }
+                let user = store.insert(msg.id, &cmd, msg.created_at)?;
+                Ok(Effects::reply(&user)?.publish(&UserRegistered {
+                    user_id: user.id,
+                    email: user.email.clone(),
+                    name: user.name.clone(),
+                    role: user.role,
+                }))
+            }
+            UpdateUser::KIND => {
+                let cmd: UpdateUser = msg.decode()?;
+                cmd.validate()?;
+                let user = store
+                    .update(cmd.user_id, cmd.name.as_deref(), cmd.password_hash.as_deref())?
+                    .ok_or(UserError::NotFound)?;
+                Ok(Effects::reply(&user)?.publish(&UserUpdated {
+                    user_id: user.id,
+                    name: user.name.clone(),
+                }))
+            }
+            DeleteUser::KIND => {
+                let cmd: DeleteUser = msg.decode()?;
+                let user = store.delete(cmd.user_id)?.ok_or(UserError::NotFound)?;
+                Ok(Effects::reply(&user)?.publish(&UserDeleted {
+                    user_id: user.id,
+                    email: user.email.clone(),
+                }))
+            }
+            GetUser::KIND => {
+                let q: GetUser = msg.decode()?;
+                let user = store.get(q.user_id)?.ok_or(UserError::NotFound)?;
+                Effects::reply(&user)
+            }
+            FindCredentials::KIND => {
+                let q: FindCredentials = msg.decode()?;
+                Effects::reply(&store.credentials(&q.email)?)
+            }
+            other => Err(Problem::bad_request(format!("users does not handle `{other}`")).into()),
+        }
+    }
+}

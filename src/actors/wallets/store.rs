@@ -1,0 +1,165 @@
+//! `wallets.db`.
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::{TransferView, CURRENCY};
+use crate::{
+    problem::{now_ms, rfc3339, Page, Paged},
+    store::schema::{accounts, deposits, transfers},
+};
+
+#[derive(Debug, Queryable)]
+pub struct Account {
+    pub user_id_text: String,
+    pub email: Option<String>,
+    pub balance_cents: i64,
+    pub closed: bool,
+    #[allow(dead_code)]
+    pub created_at: i64,
+    #[allow(dead_code)]
+    pub updated_at: i64,
+}
+
+/// An open account, parsed.
+#[derive(Debug)]
+pub struct OpenAccount {
+    pub user_id: Uuid,
+    pub email: Option<String>,
+    pub balance_cents: i64,
+}
+
+fn open(a: Account) -> Option<OpenAccount> {
+    (!a.closed).then(|| OpenAccount {
+        user_id: Uuid::parse_str(&a.user_id_text).unwrap_or_default(),
+        email: a.email,
+        balance_cents: a.balance_cents,
+    })
+}
+
+#[derive(Queryable)]
+struct TransferRow {
+    id: String,
+    from_user_id: String,
+    to_user_id: String,
+    amount_cents: i64,
+    note: Option<String>,
+    created_at: i64,
+}
+
+pub struct WalletStore<'a>(pub &'a mut SqliteConnection);
+
+impl WalletStore<'_> {
+    pub fn open(&mut self, user_id: Uuid, email: &str, at: i64) -> QueryResult<()> {
+        diesel::insert_into(accounts::table)
+            .values((
+                accounts::user_id.eq(user_id.to_string()),
+                accounts::email.eq(email),
+                accounts::balance_cents.eq(0),
+                accounts::closed.eq(false),
+                accounts::created_at.eq(at),
+                accounts::updated_at.eq(at),
+            ))
+            .on_conflict_do_nothing()
+            .execute(self.0)
+            .map(|_| ())
+    }
+
+    /// Closes the account and frees its email (the money stays on it).
+    pub fn close(&mut self, user_id: Uuid) -> QueryResult<()> {
+        diesel::update(accounts::table.find(user_id.to_string()))
+            .set((
+                accounts::closed.eq(true),
+                accounts::email.eq(None::<String>),
+                accounts::updated_at.eq(now_ms()),
+            ))
+            .execute(self.0)
+            .map(|_| ())
+    }
+
+    pub fn open_account(&mut self, user_id: Uuid) -> QueryResult<Option<OpenAccount>> {
+        Ok(accounts::table
+            .find(user_id.to_string())
+            .first::<Account>(self.0)
+            .optional()?
+            .and_then(open))
+    }
+
+    pub fn open_account_by_email(&mut self, email: &str) -> QueryResult<Option<OpenAccount>> {
+        Ok(accounts::table
+            .filter(accounts::email.eq(email))
+            .first::<Account>(self.0)
+            .optional()?
+            .and_then(open))
+    }
+
+    pub fn set_balance(&mut self, user_id: Uuid, balance: i64) -> QueryResult<()> {
+        diesel::update(accounts::table.find(user_id.to_string()))
+            .set((
+                accounts::balance_cents.eq(balance),
+                accounts::updated_at.eq(now_ms()),
+            ))
+            .execute(self.0)
+            .map(|_| ())
+    }
+
+    pub fn record_deposit(&mut self, id: Uuid, user_id: Uuid, amount: i64, at: i64) -> QueryResult<()> {
+        diesel::insert_into(deposits::table)
+            .values((
+                deposits::id.eq(id.to_string()),
+                deposits::user_id.eq(user_id.to_string()),
+                deposits::amount_cents.eq(amount),
+                deposits::created_at.eq(at),
+            ))
+            .execute(self.0)
+            .map(|_| ())
+    }
+
+    pub fn record_transfer(&mut self, t: &TransferView, at: i64) -> QueryResult<()> {
+        diesel::insert_into(transfers::table)
+            .values((
+                transfers::id.eq(t.id.to_string()),
+                transfers::from_user_id.eq(t.from_user_id.to_string()),
+                transfers::to_user_id.eq(t.to_user_id.to_string()),
+                transfers::amount_cents.eq(t.amount_cents),
+                transfers::note.eq(&t.note),
+                transfers::created_at.eq(at),
+            ))
+            .execute(self.0)
+            .map(|_| ())
+    }
+
+    /// The user's transfers, both directions, newest first.
+    pub fn transfers(&mut self, user_id: Uuid, page: Page) -> QueryResult<Paged<TransferView>> {
+        let me = user_id.to_string();
+        let mine = transfers::from_user_id
+            .eq(me.clone())
+            .or(transfers::to_user_id.eq(me));
+        let total: i64 = transfers::table
+            .filter(mine.clone())
+            .count()
+            .get_result(self.0)?;
+        let rows: Vec<TransferRow> = transfers::table
+            .filter(mine)
+            .order((transfers::created_at.desc(), transfers::id.desc()))
+            .offset(page.offset())
+            .limit(page.limit())
+            .load(self.0)?;
+        Ok(Paged {
+            items: rows
+                .into_iter()
+                .map(|r| TransferView {
+                    id: Uuid::parse_str(&r.id).unwrap_or_default(),
+                    from_user_id: Uuid::parse_str(&r.from_user_id).unwrap_or_default(),
+                    to_user_id: Uuid::parse_str(&r.to_user_id).unwrap_or_default(),
+                    amount_cents: r.amount_cents,
+                    currency: CURRENCY.into(),
+                    note: r.note,
+                    created_at: rfc3339(r.created_at),
+                })
+                .collect(),
+            page: page.page,
+            page_size: page.page_size,
+            total: total as u64,
+        })
+    }
+}

@@ -1,0 +1,114 @@
+//! Configuration in one place: clap flags, each with a `MAILROOM_*` twin.
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "mailroom", version, about = "A resilient commerce backend on supervised actors and a durable MOM", args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+    /// `serve`'s flags, for when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run the node (the default).
+    Serve(ServeArgs),
+    /// Measure the node's parts and print a report.
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Args)]
+pub struct ServeArgs {
+    /// REST listen address.
+    #[arg(long, env = "MAILROOM_HTTP", default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// gRPC listen address.
+    #[arg(long, env = "MAILROOM_GRPC", default_value = "127.0.0.1:50051")]
+    pub grpc: SocketAddr,
+    /// Data directory (one SQLite file per service plus the MOM's journal).
+    #[arg(long, env = "MAILROOM_DATA", default_value = "./data")]
+    pub data: PathBuf,
+    /// HS256 secret, 32+ bytes; otherwise one is generated and kept in the data directory.
+    #[arg(long, env = "MAILROOM_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    #[arg(long, env = "MAILROOM_LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+    /// Admin account created on first start.
+    #[arg(long, env = "MAILROOM_ADMIN_EMAIL", default_value = "admin@localhost")]
+    pub admin_email: String,
+    /// Its password; a random one is printed once if unset.
+    #[arg(long, env = "MAILROOM_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Failed deliveries before an envelope is dead-lettered.
+    #[arg(long, env = "MAILROOM_MAX_DELIVERIES", default_value_t = 5)]
+    pub max_deliveries: u32,
+    /// Default wait budget for a command's result, in milliseconds (clients override with `Prefer: wait=N`).
+    #[arg(long, env = "MAILROOM_WAIT_MS", default_value_t = 2000)]
+    pub wait_ms: u64,
+    /// Session token lifetime, in seconds.
+    #[arg(long, env = "MAILROOM_TOKEN_TTL_S", default_value_t = 86_400)]
+    pub token_ttl_s: u64,
+    /// How long done envelopes (operations, idempotency keys) are kept, in hours.
+    #[arg(long, env = "MAILROOM_RETENTION_H", default_value_t = 24)]
+    pub retention_h: u64,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("http", &self.http)
+            .field("grpc", &self.grpc)
+            .field("data", &self.data)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field("log_format", &self.log_format)
+            .field("admin_email", &self.admin_email)
+            .field("admin_password", &self.admin_password.as_ref().map(|_| "<redacted>"))
+            .field("max_deliveries", &self.max_deliveries)
+            .field("wait_ms", &self.wait_ms)
+            .field("token_ttl_s", &self.token_ttl_s)
+            .field("retention_h", &self.retention_h)
+            .finish()
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// Durable envelopes/s (persist → deliver → ack, fsync on) and latency at a fixed rate.
+    Mom(MomBenchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MomBenchArgs {
+    /// Envelopes per throughput run.
+    #[arg(long, default_value_t = 20_000)]
+    pub envelopes: usize,
+    /// Concurrent submitters in the throughput runs.
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// Offered load for the latency runs (envelopes/s).
+    #[arg(long, default_value_t = 2_000)]
+    pub rate: u64,
+    /// Length of each latency run, in seconds.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Runs of each kind; the report shows medians.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Payload size in bytes.
+    #[arg(long, default_value_t = 256)]
+    pub payload: usize,
+    /// Where to put the temporary databases (default: the system temp dir).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}

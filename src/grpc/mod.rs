@@ -1,0 +1,251 @@
+//! The gRPC edge (tonic). Each method authenticates from the
+//! `authorization` metadata, builds the same typed command or query the REST
+//! handler builds, and maps the answer; [`status`] maps problems to codes.
+//! Server reflection (v1 and v1alpha) and `grpc.health.v1.Health` are
+//! served, so `grpcurl` works with no .proto file.
+//!
+//! A command not finished within the wait budget answers
+//! `DEADLINE_EXCEEDED` with its operation id in `x-operation-id` metadata
+//! (poll `Operations/GetOperation`); `UNAVAILABLE` means nothing was recorded.
+pub mod admin;
+pub mod notifications;
+pub mod operations;
+pub mod status;
+pub mod users;
+pub mod wallets;
+
+use std::{
+    future::Future,
+    net::TcpListener,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use tonic::{metadata::MetadataValue, Request, Response, Status};
+use uuid::Uuid;
+
+use crate::{
+    auth::Caller,
+    mom::{ExecOptions, Executed, MomError},
+    node::NodeCtx,
+};
+
+/// Generated code, one module per package.
+pub mod pb {
+    pub mod users {
+        tonic::include_proto!("mailroom.users.v1");
+    }
+    pub mod wallets {
+        tonic::include_proto!("mailroom.wallets.v1");
+    }
+    pub mod notifications {
+        tonic::include_proto!("mailroom.notifications.v1");
+    }
+    pub mod admin {
+        tonic::include_proto!("mailroom.admin.v1");
+    }
+    pub mod operations {
+        tonic::include_proto!("mailroom.operations.v1");
+    }
+    /// Every mailroom .proto, encoded, for reflection.
+    pub const DESCRIPTOR: &[u8] = tonic::include_file_descriptor_set!("mailroom_descriptor");
+}
+
+/// Largest request message accepted (as REST).
+pub const MAX_MESSAGE: usize = 1 << 20;
+
+/// The caller from `authorization: Bearer <jwt>`.
+pub fn caller<T>(ctx: &NodeCtx, req: &Request<T>) -> Result<Caller, Status> {
+    let header = req
+        .metadata()
+        .get("authorization")
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| Status::unauthenticated("unreadable authorization metadata"))
+        })
+        .transpose()?;
+    ctx.keys.verify_bearer(header).map_err(status::status)
+}
+
+/// An admin caller.
+pub fn admin<T>(ctx: &NodeCtx, req: &Request<T>) -> Result<Caller, Status> {
+    let c = caller(ctx, req)?;
+    c.require_admin().map_err(status::status)?;
+    Ok(c)
+}
+
+/// `idempotency-key` and `prefer: wait=N` metadata, as the REST headers.
+pub fn exec_options<T>(
+    ctx: &NodeCtx,
+    req: &Request<T>,
+    owner: Option<Uuid>,
+) -> Result<ExecOptions, Status> {
+    let idempotency_key = match req.metadata().get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .filter(|k| {
+                    !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic())
+                })
+                .ok_or_else(|| {
+                    Status::invalid_argument(
+                        "idempotency-key must be 1 to 255 visible ASCII characters",
+                    )
+                })?
+                .to_owned(),
+        ),
+    };
+    Ok(ExecOptions {
+        owner,
+        idempotency_key,
+        wait: wait_budget(ctx, req),
+    })
+}
+
+pub fn wait_budget<T>(ctx: &NodeCtx, req: &Request<T>) -> Duration {
+    req.metadata()
+        .get("prefer")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(',')
+                .filter_map(|p| p.trim().strip_prefix("wait="))
+                .find_map(|n| n.trim().parse::<u64>().ok())
+        })
+        .map(|s| Duration::from_secs(s).min(crate::http::extract::MAX_WAIT))
+        .unwrap_or(ctx.default_wait)
+}
+
+/// Maps a command's fate to a response.
+pub fn finish<R, P>(
+    res: Result<Executed<R>, MomError>,
+    map: impl FnOnce(R) -> P,
+) -> Result<Response<P>, Status> {
+    match res.map_err(status::mom_status)? {
+        Executed::Done(r) => Ok(Response::new(map(r))),
+        Executed::Accepted(id) => {
+            let mut s = Status::deadline_exceeded(format!(
+                "accepted as operation {id}; still pending (Operations/GetOperation)"
+            ));
+            if let Ok(v) = MetadataValue::try_from(id.to_string()) {
+                s.metadata_mut().insert("x-operation-id", v);
+            }
+            Err(s)
+        }
+    }
+}
+
+pub fn parse_uuid(s: &str, what: &str) -> Result<Uuid, Status> {
+    Uuid::parse_str(s).map_err(|_| Status::invalid_argument(format!("{what} must be a UUID")))
+}
+
+pub fn page(page: u32, page_size: u32) -> Result<crate::problem::Page, Status> {
+    crate::problem::Page::new(Some(page), Some(page_size)).map_err(status::status)
+}
+
+/// Records each call's latency and status in `/metrics`.
+#[derive(Clone)]
+pub struct Metered<S> {
+    inner: S,
+}
+
+impl<S, B, RB> tower::Service<http::Request<B>> for Metered<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<RB>> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let path = req.uri().path();
+        // Known services only: a hostile client must not mint label values.
+        let method = if path.starts_with("/mailroom.") || path.starts_with("/grpc.") {
+            path.to_owned()
+        } else {
+            "other".to_owned()
+        };
+        let started = Instant::now();
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let res = fut.await;
+            let code = match &res {
+                Ok(r) => r
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("0")
+                    .to_owned(),
+                Err(_) => "transport".to_owned(),
+            };
+            crate::metrics::get()
+                .grpc_requests
+                .with_label_values(&[&method, &code])
+                .observe(started.elapsed().as_secs_f64());
+            res
+        })
+    }
+}
+
+/// Serves gRPC on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<NodeCtx>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    use pb::{
+        admin::admin_server::AdminServer, notifications::notifications_server::NotificationsServer,
+        operations::operations_server::OperationsServer, users::users_server::UsersServer,
+        wallets::wallets_server::WalletsServer,
+    };
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::DESCRIPTOR)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let users = UsersServer::new(users::UsersGrpc(ctx.clone())).max_decoding_message_size(MAX_MESSAGE);
+    let wallets =
+        WalletsServer::new(wallets::WalletsGrpc(ctx.clone())).max_decoding_message_size(MAX_MESSAGE);
+    let notifications = NotificationsServer::new(notifications::NotificationsGrpc(ctx.clone()))
+        .max_decoding_message_size(MAX_MESSAGE);
+    let admin = AdminServer::new(admin::AdminGrpc(ctx.clone())).max_decoding_message_size(MAX_MESSAGE);
+    let operations = OperationsServer::new(operations::OperationsGrpc(ctx.clone()))
+        .max_decoding_message_size(MAX_MESSAGE);
+    health.set_serving::<UsersServer<users::UsersGrpc>>().await;
+    health.set_serving::<WalletsServer<wallets::WalletsGrpc>>().await;
+    health
+        .set_serving::<NotificationsServer<notifications::NotificationsGrpc>>()
+        .await;
+    health.set_serving::<AdminServer<admin::AdminGrpc>>().await;
+    health
+        .set_serving::<OperationsServer<operations::OperationsGrpc>>()
+        .await;
+    tonic::transport::Server::builder()
+        .layer(tower::layer::layer_fn(|inner| Metered { inner }))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(users)
+        .add_service(wallets)
+        .add_service(notifications)
+        .add_service(admin)
+        .add_service(operations)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! What every handler needs from a request: the caller, the command
+//! options (`Idempotency-Key`, `Prefer: wait=N`), and the response for a
+//! command's fate (result, or 202 + `Location` for an operation).
+use std::{future::Future, pin::Pin, time::Duration};
+
+use actix_web::{
+    dev::Payload, http::header, http::StatusCode, web, FromRequest, HttpRequest, HttpResponse,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use crate::{
+    auth::Caller,
+    mom::{Command, ExecOptions, Executed, MomError},
+    node::NodeCtx,
+    problem::Problem,
+};
+
+/// The authenticated caller (401 problem+json otherwise).
+pub struct Auth(pub Caller);
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let res = (|| {
+            let ctx = req
+                .app_data::<web::Data<NodeCtx>>()
+                .ok_or_else(|| Problem::internal("node context missing"))?;
+            let header = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .map(|v| v.to_str().map_err(|_| Problem::unauthorized("unreadable Authorization header")))
+                .transpose()?;
+            ctx.keys.verify_bearer(header)
+        })();
+        std::future::ready(res.map(Auth).map_err(ApiError))
+    }
+}
+
+/// An admin caller (401 without a token, 403 with a non-admin one).
+pub struct Admin(pub Caller);
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, p: &mut Payload) -> Self::Future {
+        let auth = Auth::from_request(req, p);
+        Box::pin(async move {
+            let Auth(caller) = auth.await?;
+            caller.require_admin()?;
+            Ok(Admin(caller))
+        })
+    }
+}
+
+/// Longest `Prefer: wait=N` honoured.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// The wait budget: `Prefer: wait=N` (seconds) or the node's default.
+pub fn wait_budget(ctx: &NodeCtx, req: &HttpRequest) -> Duration {
+    req.headers()
+        .get_all("prefer")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|p| p.trim().strip_prefix("wait="))
+        .filter_map(|n| n.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s).min(MAX_WAIT))
+        .next()
+        .unwrap_or(ctx.default_wait)
+}
+
+/// `Idempotency-Key`: 1 to 255 visible ASCII characters.
+pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(v) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| Problem::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters"))?;
+    Ok(Some(key.to_owned()))
+}
+
+pub fn exec_options(
+    ctx: &NodeCtx,
+    req: &HttpRequest,
+    owner: Option<Uuid>,
+) -> Result<ExecOptions, ApiError> {
+    Ok(ExecOptions {
+        owner,
+        idempotency_key: idempotency_key(req)?,
+        wait: wait_budget(ctx, req),
+    })
+}
+
+/// 202 with the operation to poll.
+pub fn accepted(id: Uuid) -> HttpResponse {
+    let location = format!("/api/v1/operations/{id}");
+    HttpResponse::Accepted()
+        .insert_header((header::LOCATION, location.clone()))
+        .insert_header(("x-operation-id", id.to_string()))
+        .json(serde_json::json!({ "id": id, "status": "pending", "location": location }))
+}
+
+/// The response for a command's fate.
+pub fn respond<R: Serialize>(
+    res: Result<Executed<R>, MomError>,
+    ok: StatusCode,
+) -> Result<HttpResponse, ApiError> {
+    match res? {
+        Executed::Done(r) => Ok(HttpResponse::build(ok).json(r)),
+        Executed::Accepted(id) => Ok(accepted(id)),
+    }
+}
+
+/// Runs a command for `owner` and answers with `ok` (or 202).
+pub async fn command<C: Command>(
+    ctx: &NodeCtx,
+    req: &HttpRequest,
+    owner: Uuid,
+    cmd: C,
+    ok: StatusCode,
+) -> Result<HttpResponse, ApiError>
+where
+    C::Reply: Serialize,
+{
+    let opts = exec_options(ctx, req, Some(owner))?;
+    respond(ctx.mom.execute(&cmd, opts).await, ok)
+}
+
+/// `?page=&page_size=`
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct PageQuery {
+    pub page: Option<u32>,
+    pub page_size: Option<u32>,
+}
+
+impl PageQuery {
+    pub fn page(&self) -> Result<crate::problem::Page, ApiError> {
+        Ok(crate::problem::Page::new(self.page, self.page_size)?)
+    }
+}

@@ -1,0 +1,129 @@
+//! The REST edge (actix-web). Handlers only translate: authenticate, build
+//! the typed command or query, hand it to the MOM, map the answer (or the
+//! 202 operation) back. Errors are problem+json via [`error`].
+pub mod admin;
+pub mod error;
+pub mod extract;
+pub mod notifications;
+pub mod openapi;
+pub mod users;
+pub mod wallets;
+
+use std::{net::SocketAddr, sync::Arc, time::Instant};
+
+use actix_web::{
+    dev::{Server, Service as _},
+    http::header,
+    web, App, HttpRequest, HttpResponse, HttpServer,
+};
+use futures::FutureExt as _;
+use tracing_actix_web::TracingLogger;
+use utoipa::OpenApi as _;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{actors::supervision::ActorState, node::NodeCtx, problem::Problem};
+use error::{json_error, path_error, problem_response, query_error};
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Binds `addr` and builds the server (not yet running); returns it with
+/// the bound addresses (port 0 resolved).
+pub fn server(ctx: Arc<NodeCtx>, addr: SocketAddr) -> std::io::Result<(Server, Vec<SocketAddr>)> {
+    let data = web::Data::from(ctx);
+    let openapi = openapi::ApiDoc::openapi();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(MAX_BODY)
+                    .error_handler(|e, _| json_error(e).into()),
+            )
+            .app_data(web::PayloadConfig::new(MAX_BODY))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
+            .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
+            .wrap_fn(|req, srv| {
+                let method = req.method().to_string();
+                let started = Instant::now();
+                srv.call(req).map(move |res| {
+                    if let Ok(res) = &res {
+                        let route = res
+                            .request()
+                            .match_pattern()
+                            .unwrap_or_else(|| "unmatched".into());
+                        crate::metrics::get()
+                            .http_requests
+                            .with_label_values(&[&method, &route, res.status().as_str()])
+                            .observe(started.elapsed().as_secs_f64());
+                    }
+                    res
+                })
+            })
+            .wrap(TracingLogger::default())
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics))
+            .route(
+                "/docs",
+                web::get().to(|| async {
+                    HttpResponse::PermanentRedirect()
+                        .insert_header((header::LOCATION, "/docs/"))
+                        .finish()
+                }),
+            )
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", openapi.clone()))
+            .service(
+                web::scope("/api/v1")
+                    .configure(users::routes)
+                    .configure(wallets::routes)
+                    .configure(notifications::routes)
+                    .configure(admin::routes),
+            )
+            .default_service(web::to(not_found))
+    })
+    .shutdown_timeout(10)
+    .bind(addr)?;
+    let addrs = server.addrs();
+    Ok((server.run(), addrs))
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    problem_response(&Problem::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Readiness: every actor (the MOM included) is running.
+async fn readyz(ctx: web::Data<NodeCtx>) -> HttpResponse {
+    let down: Vec<&str> = ctx
+        .mom
+        .registry()
+        .all()
+        .iter()
+        .filter(|s| s.stats.state() != ActorState::Running)
+        .map(|s| s.stats.name)
+        .collect();
+    if down.is_empty() {
+        HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, "1"))
+            .json(serde_json::json!({ "status": "not_ready", "down": down }))
+    }
+}
+
+async fn metrics(ctx: web::Data<NodeCtx>) -> HttpResponse {
+    let counts = ctx.mom.counts().await;
+    let body = crate::metrics::render(&ctx.mom.registry().all(), &counts);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(body)
+}

@@ -1,0 +1,129 @@
+//! `/auth/*` and `/users/me`.
+use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    error::{ApiError, ProblemBody},
+    extract::{exec_options, respond, Auth},
+};
+use crate::{
+    actors::users::{self, DeleteUser, GetUser, UserView},
+    auth::{Role, Session},
+    mom::Executed,
+    node::NodeCtx,
+};
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Registered {
+    pub user: UserView,
+    pub token: String,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeBody {
+    pub name: Option<String>,
+    pub password: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "users", request_body = RegisterBody,
+    responses((status = 201, body = Registered), (status = 202, description = "accepted; poll Location"),
+        (status = 409, body = ProblemBody, description = "email taken"), (status = 422, body = ProblemBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn register(
+    ctx: web::Data<NodeCtx>,
+    req: HttpRequest,
+    body: web::Json<RegisterBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let opts = exec_options(&ctx, &req, None)?;
+    match users::register(&ctx.mom, &body.email, body.password, &body.name, Role::Customer, opts).await? {
+        Executed::Done(user) => {
+            let Session { token, expires_at } = ctx.keys.issue(user.id, user.role)?;
+            Ok(HttpResponse::Created().json(Registered {
+                user,
+                token,
+                expires_at,
+            }))
+        }
+        Executed::Accepted(id) => Ok(super::extract::accepted(id)),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "users", request_body = LoginBody,
+    responses((status = 200, body = Session), (status = 401, body = ProblemBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    ctx: web::Data<NodeCtx>,
+    req: HttpRequest,
+    body: web::Json<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let wait = super::extract::wait_budget(&ctx, &req);
+    let user = users::login(&ctx.mom, &body.email, body.password, wait).await?;
+    Ok(HttpResponse::Ok().json(ctx.keys.issue(user.id, user.role)?))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401, body = ProblemBody)))]
+#[tracing::instrument(skip_all, fields(user = %caller.user_id))]
+pub async fn me(ctx: web::Data<NodeCtx>, req: HttpRequest, Auth(caller): Auth) -> Result<HttpResponse, ApiError> {
+    let wait = super::extract::wait_budget(&ctx, &req);
+    let user = ctx.mom.ask(&GetUser { user_id: caller.user_id }, wait).await?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+#[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])), request_body = UpdateMeBody,
+    responses((status = 200, body = UserView), (status = 422, body = ProblemBody)))]
+#[tracing::instrument(skip_all, fields(user = %caller.user_id))]
+pub async fn update_me(
+    ctx: web::Data<NodeCtx>,
+    req: HttpRequest,
+    Auth(caller): Auth,
+    body: web::Json<UpdateMeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let opts = exec_options(&ctx, &req, Some(caller.user_id))?;
+    respond(
+        users::update(&ctx.mom, caller.user_id, body.name, body.password, opts).await,
+        StatusCode::OK,
+    )
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = UserView, description = "the deleted account")))]
+#[tracing::instrument(skip_all, fields(user = %caller.user_id))]
+pub async fn delete_me(
+    ctx: web::Data<NodeCtx>,
+    req: HttpRequest,
+    Auth(caller): Auth,
+) -> Result<HttpResponse, ApiError> {
+    super::extract::command(&ctx, &req, caller.user_id, DeleteUser { user_id: caller.user_id }, StatusCode::OK).await
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/auth/register", web::post().to(register))
+        .route("/auth/login", web::post().to(login))
+        .service(
+            web::resource("/users/me")
+                .route(web::get().to(me))
+                .route(web::patch().to(update_me))
+                .route(web::delete().to(delete_me)),
+        );
+}

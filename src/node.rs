@@ -1,0 +1,133 @@
+//! The node: opens the stores, starts the post office and the supervised
+//! service actors, bootstraps the admin account, serves REST and gRPC, and
+//! shuts down gracefully on SIGINT/SIGTERM.
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+
+use crate::{
+    actors::{
+        self,
+        users::{self, FindCredentials},
+    },
+    auth::{self, Keys, Role},
+    config::ServeArgs,
+    mom::{registry::Registry, ExecOptions, Mom, MomConfig, MomError},
+};
+
+/// What both edges share.
+pub struct NodeCtx {
+    pub mom: Mom,
+    pub keys: Keys,
+    /// Wait budget when the client sends no `Prefer: wait=N`.
+    pub default_wait: Duration,
+}
+
+/// Where a started node listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub http: SocketAddr,
+    pub grpc: SocketAddr,
+}
+
+/// Runs a node until SIGINT/SIGTERM. Must run inside an actix `System`.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("creating {}", args.data.display()))?;
+    let secret = auth::load_or_create_secret(&args.data, args.jwt_secret.as_deref())?;
+    let keys = Keys::new(&secret, Duration::from_secs(args.token_ttl_s.max(1)))?;
+    let registry = Arc::new(Registry::default());
+    let mom = Mom::start(
+        &args.data.join("mom.db"),
+        MomConfig {
+            max_deliveries: i32::try_from(args.max_deliveries).unwrap_or(i32::MAX),
+            retention: Duration::from_secs(args.retention_h.max(1) * 3600),
+            ..MomConfig::default()
+        },
+        registry,
+    )?;
+    actors::start_all(&mom, &args.data)?;
+    let ctx = Arc::new(NodeCtx {
+        mom,
+        keys,
+        default_wait: Duration::from_millis(args.wait_ms),
+    });
+    bootstrap_admin(&ctx, &args).await?;
+
+    let (http, addrs) = crate::http::server(ctx.clone(), args.http)
+        .with_context(|| format!("binding REST on {}", args.http))?;
+    let grpc_listener = std::net::TcpListener::bind(args.grpc)
+        .with_context(|| format!("binding gRPC on {}", args.grpc))?;
+    let bound = Bound {
+        http: addrs.first().copied().unwrap_or(args.http),
+        grpc: grpc_listener.local_addr()?,
+    };
+    let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
+    let grpc_ctx = ctx.clone();
+    let grpc = std::thread::Builder::new()
+        .name("grpc".into())
+        .spawn(move || -> anyhow::Result<()> {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(crate::grpc::serve(grpc_listener, grpc_ctx, async {
+                let _ = grpc_stopped.await;
+            }))
+        })?;
+
+    tracing::info!(http = %bound.http, grpc = %bound.grpc, data = %args.data.display(), "mailroom ready");
+    // A stable line for scripts and tests (the tracing line above may be JSON).
+    println!("mailroom ready http={} grpc={}", bound.http, bound.grpc);
+
+    // actix-web stops on SIGINT/SIGTERM, draining in-flight requests.
+    http.await?;
+    tracing::info!("REST stopped; stopping gRPC");
+    let _ = stop_grpc.send(());
+    let _ = tokio::task::spawn_blocking(move || grpc.join()).await;
+    tracing::info!("mailroom stopped");
+    actix::System::current().stop();
+    Ok(())
+}
+
+/// Creates the admin account on first start (idempotent across restarts).
+async fn bootstrap_admin(ctx: &NodeCtx, args: &ServeArgs) -> anyhow::Result<()> {
+    let email = users::normalize_email(&args.admin_email);
+    // The users actor registers asynchronously; give it a moment.
+    let mut tries = 0;
+    let existing = loop {
+        match ctx
+            .mom
+            .ask(&FindCredentials { email: email.clone() }, Duration::from_secs(5))
+            .await
+        {
+            Ok(found) => break found,
+            Err(MomError::Unavailable(_)) if tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(anyhow::anyhow!("looking up the admin account: {e}")),
+        }
+    };
+    if existing.is_some() {
+        return Ok(());
+    }
+    let (password, generated) = match &args.admin_password {
+        Some(p) => (p.clone(), false),
+        None => (hex::encode(rand::random::<[u8; 12]>()), true),
+    };
+    let opts = ExecOptions {
+        owner: None,
+        idempotency_key: Some(format!("bootstrap-admin:{email}")),
+        wait: Duration::from_secs(10),
+    };
+    users::register(&ctx.mom, &email, password.clone(), "Administrator", Role::Admin, opts)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the admin account: {e}"))?;
+    if generated {
+        // Printed once, to the console only (not to the structured log).
+        println!("admin account {email} created with password {password} (shown once; set MAILROOM_ADMIN_PASSWORD to choose it)");
+    }
+    tracing::info!(%email, "admin account created");
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! Stores: one SQLite file per service plus the MOM's journal, each behind an
+//! r2d2 pool of Diesel connections with durable pragmas, migrated on open.
+//!
+//! Durability: WAL with `synchronous=FULL`, so a commit is on disk (fsync of
+//! the WAL) before it returns. Every service's database has an `inbox` table
+//! (see [`inbox`]) — the effectively-once record.
+pub mod schema;
+
+use std::{path::Path, time::Duration};
+
+use anyhow::Context as _;
+use diesel::{
+    connection::SimpleConnection,
+    r2d2::{ConnectionManager, CustomizeConnection},
+    SqliteConnection,
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+
+pub type Pool = r2d2::Pool<ConnectionManager<SqliteConnection>>;
+pub type Conn = r2d2::PooledConnection<ConnectionManager<SqliteConnection>>;
+
+/// Per-database embedded migrations (`migrations/<db>/`).
+pub mod migrations {
+    use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+    pub const MOM: EmbeddedMigrations = embed_migrations!("migrations/mom");
+    pub const USERS: EmbeddedMigrations = embed_migrations!("migrations/users");
+    pub const WALLETS: EmbeddedMigrations = embed_migrations!("migrations/wallets");
+    pub const NOTIFICATIONS: EmbeddedMigrations = embed_migrations!("migrations/notifications");
+}
+
+/// The pragmas every connection gets.
+#[derive(Debug, Clone, Copy)]
+struct Pragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        apply_pragmas(conn).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// WAL + `synchronous=FULL` (a commit survives power loss), a busy timeout
+/// instead of immediate `SQLITE_BUSY`, and foreign keys on.
+pub fn apply_pragmas(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    conn.batch_execute(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+    )
+}
+
+/// Opens (creating if needed) `path`, runs `migrations`, and returns a pool.
+pub fn open(path: &Path, migrations: EmbeddedMigrations, max_size: u32) -> anyhow::Result<Pool> {
+    let url = path.to_str().context("database path is not UTF-8")?;
+    let pool = r2d2::Pool::builder()
+        .max_size(max_size)
+        .connection_timeout(Duration::from_secs(10))
+        .connection_customizer(Box::new(Pragmas))
+        .build(ConnectionManager::<SqliteConnection>::new(url))
+        .with_context(|| format!("opening {}", path.display()))?;
+    let mut conn = pool.get()?;
+    conn.run_pending_migrations(migrations)
+        .map_err(|e| anyhow::anyhow!("migrating {}: {e}", path.display()))?;
+    Ok(pool)
+}
+
+/// The inbox: envelope id → recorded outcome, written in the same transaction
+/// as the state change it records.
+pub mod inbox {
+    use diesel::prelude::*;
+
+    use super::schema::inbox;
+
+    pub fn get(conn: &mut SqliteConnection, id: &str) -> QueryResult<Option<String>> {
+        inbox::table
+            .find(id)
+            .select(inbox::outcome)
+            .first(conn)
+            .optional()
+    }
+
+    pub fn put(conn: &mut SqliteConnection, id: &str, outcome: &str) -> QueryResult<()> {
+        diesel::insert_into(inbox::table)
+            .values((
+                inbox::envelope_id.eq(id),
+                inbox::outcome.eq(outcome),
+                inbox::processed_at.eq(crate::problem::now_ms()),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    }
+}
