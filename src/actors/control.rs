@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::supervision::{ActorState, FaultAction};
 use crate::{
     mom::{
-        post_office::{Stop, Unregistered},
+        post_office::Unregistered,
         registry::Slot,
         Mom, MOM_ACTOR,
     },
@@ -68,16 +68,14 @@ pub fn inject(mom: &Mom, actor: &str, action: &FaultAction) -> Result<ActorInfo,
         tracing::warn!(actor, down_ms, "fault injected: kill");
         slot.stats.bump_kill_epoch();
         slot.stats.set_state(ActorState::Down);
-        if actor == MOM_ACTOR {
-            mom.post_office().do_send(Stop);
-        } else {
-            if let Some(link) = slot.unlink(None) {
-                link.stop.do_send(Stop);
-            }
+        if actor != MOM_ACTOR {
+            // Stop routing to it at once; what was in flight is replayed.
+            slot.unlink(None);
             mom.post_office().do_send(Unregistered {
                 name: slot.stats.name,
             });
         }
+        slot.stop();
     } else {
         tracing::warn!(actor, ?action, "fault injected");
     }

@@ -53,7 +53,8 @@ pub fn start<S: Service + Send>(mom: &Mom, service: S, pool: Pool) -> Addr<Servi
     let slot = registry.slot(S::NAME);
     let post_office = mom.post_office().clone();
     let arbiter = Arbiter::new();
-    actix::Supervisor::start_in_arbiter(&arbiter.handle(), move |_| ServiceActor {
+    let keeper = slot.clone();
+    let addr = actix::Supervisor::start_in_arbiter(&arbiter.handle(), move |_| ServiceActor {
         service,
         pool,
         slot,
@@ -61,7 +62,9 @@ pub fn start<S: Service + Send>(mom: &Mom, service: S, pool: Pool) -> Addr<Servi
         mom: post_office,
         generation: 0,
         backoff: Duration::ZERO,
-    })
+    });
+    keeper.keep(addr.clone().recipient());
+    addr
 }
 
 enum Step {
@@ -97,7 +100,6 @@ impl<S: Service> ServiceActor<S> {
         let addr = ctx.address();
         self.generation = self.registry.register(
             S::NAME,
-            addr.clone().recipient(),
             addr.clone().recipient(),
             addr.recipient(),
         );

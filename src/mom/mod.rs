@@ -261,6 +261,7 @@ impl Mom {
         let arbiter = Arbiter::new();
         let post_office =
             actix::Supervisor::start_in_arbiter(&arbiter.handle(), move |_| PostOffice::new(c));
+        core.registry.slot(MOM_ACTOR).keep(post_office.clone().recipient());
         Ok(Mom { core, post_office })
     }
 

@@ -477,6 +477,7 @@ impl Handler<Submit> for PostOffice {
                     touched.push(act.enqueue(env.clone()));
                 }
             }
+            act.slot().stats.add_processed(touched.len() as u64);
             for name in touched {
                 act.pump(&name, ctx);
             }

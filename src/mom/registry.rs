@@ -8,7 +8,7 @@ use std::{
     collections::BTreeMap,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex, RwLock,
+        Arc, Mutex, OnceLock, RwLock,
     },
 };
 
@@ -23,16 +23,28 @@ pub struct Link {
     pub generation: u64,
     pub deliver: Recipient<Deliver>,
     pub ask: Recipient<Ask>,
-    pub stop: Recipient<Stop>,
 }
 
 pub struct Slot {
     pub stats: ActorStats,
     pub faults: Faults,
     link: Mutex<Option<Link>>,
+    /// A permanent strong address: actix's `Supervisor` only restarts an
+    /// actor whose mailbox still has a strong sender, and links come and go.
+    keeper: OnceLock<Recipient<Stop>>,
 }
 
 impl Slot {
+    /// Keeps the actor restartable for the life of the node.
+    pub fn keep(&self, stop: Recipient<Stop>) {
+        let _ = self.keeper.set(stop);
+    }
+    /// Stops the actor (its supervisor restarts it), linked or not.
+    pub fn stop(&self) {
+        if let Some(k) = self.keeper.get() {
+            k.do_send(Stop);
+        }
+    }
     pub fn link(&self) -> Option<Link> {
         self.link.lock().expect("slot lock").clone()
     }
@@ -67,6 +79,7 @@ impl Registry {
                     stats: ActorStats::new(name),
                     faults: Faults::default(),
                     link: Mutex::new(None),
+                    keeper: OnceLock::new(),
                 })
             })
             .clone()
@@ -91,14 +104,12 @@ impl Registry {
         name: &'static str,
         deliver: Recipient<Deliver>,
         ask: Recipient<Ask>,
-        stop: Recipient<Stop>,
     ) -> u64 {
         let generation = self.generations.fetch_add(1, Ordering::AcqRel) + 1;
         *self.slot(name).link.lock().expect("slot lock") = Some(Link {
             generation,
             deliver,
             ask,
-            stop,
         });
         generation
     }
