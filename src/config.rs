@@ -91,7 +91,7 @@ pub enum BenchCmd {
 #[derive(Debug, Clone, Args)]
 pub struct MomBenchArgs {
     /// Envelopes per throughput run.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 60_000)]
     pub envelopes: usize,
     /// Concurrent submitters in the throughput runs.
     #[arg(long, default_value_t = 256)]
@@ -105,6 +105,9 @@ pub struct MomBenchArgs {
     /// Runs of each kind; the report shows medians.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// Length of each baseline run (one fsync'd transaction per message), in seconds.
+    #[arg(long, default_value_t = 3)]
+    pub baseline_seconds: u64,
     /// Payload size in bytes.
     #[arg(long, default_value_t = 256)]
     pub payload: usize,

@@ -54,6 +54,11 @@ const BACKOFF_CAP: Duration = Duration::from_secs(5);
 
 impl ActorStats {
     pub fn new(name: &'static str) -> Self {
+        // Export every actor's counters from the start, at zero.
+        let m = crate::metrics::get();
+        for c in [&m.actor_processed, &m.actor_failures, &m.actor_restarts] {
+            c.with_label_values(&[name]);
+        }
         Self {
             name,
             state: AtomicU8::new(ActorState::Down as u8),
@@ -327,7 +332,7 @@ mod tests {
             s.record_restart();
         }
         assert_eq!(s.record_restart(), BACKOFF_CAP);
-        assert_eq!(s.restarts(), 33);
+        assert_eq!(s.restarts(), 34);
     }
 
     #[test]

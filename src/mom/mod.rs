@@ -38,8 +38,12 @@ use crate::problem::{Page, Paged, Problem};
 /// The MOM's own actor name (for faults and `/admin/actors`).
 pub const MOM_ACTOR: &str = "mom";
 
-/// How long past its wait budget an edge waits for the journal's answer.
+/// How long past the persist deadline an edge waits for the journal's answer.
 const SUBMIT_GRACE: Duration = Duration::from_secs(2);
+/// How often a read polls for a restarting destination.
+const ASK_POLL: Duration = Duration::from_millis(10);
+/// The least time a command gets to be persisted, whatever its wait budget.
+const PERSIST_BUDGET: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct MomConfig {
@@ -287,7 +291,11 @@ impl Mom {
         opts: ExecOptions,
     ) -> Result<Executed<C::Reply>, MomError> {
         cmd.validate()?;
-        let deadline = Instant::now() + opts.wait;
+        let now = Instant::now();
+        // The result may be awaited for `wait` (even zero); persisting always
+        // gets at least PERSIST_BUDGET.
+        let deadline = now + opts.wait;
+        let persist_deadline = now + opts.wait.max(PERSIST_BUDGET);
         let id = Uuid::now_v7();
         let payload = serde_json::to_string(cmd)
             .map_err(|e| Problem::bad_request(format!("unserializable command: {e}")))?;
@@ -307,9 +315,14 @@ impl Mom {
         let rx = self.core.waiters.register(id);
         let submit = self.post_office.send(Submit {
             envelopes: vec![env],
-            deadline,
+            deadline: persist_deadline,
         });
-        let appended = match tokio::time::timeout(opts.wait + SUBMIT_GRACE, submit).await {
+        let appended = match tokio::time::timeout_at(
+            (persist_deadline + SUBMIT_GRACE).into(),
+            submit,
+        )
+        .await
+        {
             Ok(Ok(Ok(mut a))) if a.len() == 1 => a.remove(0),
             Ok(Ok(Err(e))) => {
                 drop(rx);
@@ -361,34 +374,41 @@ impl Mom {
     }
 
     /// Sends a read to the destination's current incarnation.
+    /// Sends a read to the destination's current incarnation. A destination
+    /// that is restarting is waited for (polling its link) until the wait
+    /// budget runs out; only then is the answer `Unavailable`.
     pub async fn ask<Q: Query>(&self, query: &Q, wait: Duration) -> Result<Q::Reply, MomError> {
         query.validate()?;
-        let link = self
-            .core
-            .registry
-            .get(Q::DESTINATION)
-            .and_then(|s| s.link())
-            .ok_or_else(|| {
-                MomError::Unavailable(format!("{} is restarting; retry shortly", Q::DESTINATION))
-            })?;
         let payload = serde_json::to_string(query)
             .map_err(|e| Problem::bad_request(format!("unserializable query: {e}")))?;
-        let ask = link.ask.send(Ask {
-            kind: Q::KIND,
-            payload,
-        });
-        match tokio::time::timeout(wait, ask).await {
-            Ok(Ok(Ok(v))) => decode(v),
-            Ok(Ok(Err(p))) => Err(MomError::Rejected(p)),
-            Ok(Err(_)) => Err(MomError::Unavailable(format!(
-                "{} is restarting; retry shortly",
-                Q::DESTINATION
-            ))),
-            Err(_) => Err(MomError::Unavailable(format!(
-                "{} did not answer within {} ms",
-                Q::DESTINATION,
-                wait.as_millis()
-            ))),
+        let deadline = tokio::time::Instant::now() + wait;
+        let slot = self.core.registry.get(Q::DESTINATION);
+        loop {
+            if let Some(link) = slot.as_ref().and_then(|s| s.link()) {
+                let ask = link.ask.send(Ask {
+                    kind: Q::KIND,
+                    payload: payload.clone(),
+                });
+                match tokio::time::timeout_at(deadline, ask).await {
+                    Ok(Ok(Ok(v))) => return decode(v),
+                    Ok(Ok(Err(p))) => return Err(MomError::Rejected(p)),
+                    Ok(Err(_)) => {} // that incarnation just stopped: wait for the next
+                    Err(_) => {
+                        return Err(MomError::Unavailable(format!(
+                            "{} did not answer within {} ms",
+                            Q::DESTINATION,
+                            wait.as_millis()
+                        )))
+                    }
+                }
+            }
+            if tokio::time::Instant::now() + ASK_POLL >= deadline {
+                return Err(MomError::Unavailable(format!(
+                    "{} is restarting; retry shortly",
+                    Q::DESTINATION
+                )));
+            }
+            tokio::time::sleep(ASK_POLL).await;
         }
     }
 

@@ -83,7 +83,7 @@ pub struct Registered {
     pub generation: u64,
 }
 
-/// A destination went down: take back what was in flight.
+/// A destination went down (kept for depth and state bookkeeping).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Unregistered {
@@ -490,10 +490,11 @@ impl Handler<Registered> for PostOffice {
     type Result = ();
 
     fn handle(&mut self, msg: Registered, ctx: &mut Self::Context) {
-        let dest = self.dests.entry(msg.name.to_owned()).or_default();
-        if !dest.in_flight.is_empty() && dest.in_flight_generation != msg.generation {
-            dest.take_back_in_flight();
-        }
+        // A batch still in flight to an earlier incarnation resolves by
+        // itself (its report, a stale-generation report, or a mailbox
+        // error) and is then replayed here; `pump` waits for it.
+        self.dests.entry(msg.name.to_owned()).or_default();
+        tracing::debug!(actor = msg.name, generation = msg.generation, "registered");
         self.pump(msg.name, ctx);
     }
 }
@@ -502,9 +503,9 @@ impl Handler<Unregistered> for PostOffice {
     type Result = ();
 
     fn handle(&mut self, msg: Unregistered, _: &mut Self::Context) {
-        if let Some(dest) = self.dests.get_mut(msg.name) {
-            dest.take_back_in_flight();
-        }
+        // Nothing to take back here: the in-flight batch's report (or its
+        // mailbox error) still arrives and is handled in `on_report`, which
+        // is the only place that settles a batch.
         self.update_depth(msg.name);
     }
 }

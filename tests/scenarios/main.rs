@@ -1,0 +1,10 @@
+//! Scenario tests: each starts a real node (port 0, temp data dir) and
+//! drives it over real HTTP and real gRPC, kills actors and processes, and
+//! checks mailroom's promise — no acknowledged request lost, no effect
+//! applied twice.
+mod bad_input;
+mod crash;
+mod faults;
+mod grpc;
+mod support;
+mod users_wallets;
