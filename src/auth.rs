@@ -78,7 +78,9 @@ pub struct Keys {
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keys").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("Keys")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -250,7 +252,9 @@ mod tests {
     async fn passwords_hash_with_argon2id_and_verify() {
         let h = hash_password("correct horse".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse".into(), h.clone()).await.unwrap());
+        assert!(verify_password("correct horse".into(), h.clone())
+            .await
+            .unwrap());
         assert!(!verify_password("wrong".into(), h).await.unwrap());
     }
 }

@@ -129,21 +129,28 @@ async fn run_all(args: &MomBenchArgs, parent: &Path) -> anyhow::Result<Vec<RunRe
             .tempdir_in(parent)
             .with_context(|| format!("creating a temp dir in {}", parent.display()))?;
 
+        // Half the baseline before the MOM's throughput run and half after,
+        // so a drift in the disk's fsync rate weighs on both sides alike.
+        let half = Duration::from_secs_f64(args.baseline_seconds as f64 / 2.0);
         eprintln!(
-            "run {run}/{}: baseline ({} s, one fsync'd transaction per message)",
-            args.runs, args.baseline_seconds
+            "run {run}/{}: baseline, first half ({:.1} s, one fsync'd transaction per message)",
+            args.runs,
+            half.as_secs_f64()
         );
-        let path = dir.path().join("baseline.db");
-        let (seconds, payload) = (args.baseline_seconds, args.payload);
-        let baseline = tokio::task::spawn_blocking(move || baseline(&path, seconds, payload))
-            .await
-            .context("baseline thread")??;
+        let first = run_baseline(&dir.path().join("baseline-1.db"), half, args.payload).await?;
 
         eprintln!(
             "run {run}/{}: throughput ({} envelopes, {} submitters)",
             args.runs, args.envelopes, args.concurrency
         );
         let throughput = throughput(args, &dir.path().join("throughput")).await?;
+
+        eprintln!("run {run}/{}: baseline, second half", args.runs);
+        let second = run_baseline(&dir.path().join("baseline-2.db"), half, args.payload).await?;
+        let baseline = Baseline {
+            messages: first.messages + second.messages,
+            seconds: first.seconds + second.seconds,
+        };
 
         eprintln!(
             "run {run}/{}: latency ({}/s for {} s)",
@@ -154,9 +161,9 @@ async fn run_all(args: &MomBenchArgs, parent: &Path) -> anyhow::Result<Vec<RunRe
         eprintln!(
             "run {run}/{}: baseline {:.0} msg/s, mom {:.0} env/s ({:.1}x), p50 {:.2} ms, p99 {:.2} ms",
             args.runs,
-            baseline.per_second,
+            baseline.per_second(),
             throughput.per_second,
-            throughput.per_second / baseline.per_second,
+            throughput.per_second / baseline.per_second(),
             latency.p50_ms,
             latency.p99_ms
         );
@@ -176,12 +183,25 @@ async fn run_all(args: &MomBenchArgs, parent: &Path) -> anyhow::Result<Vec<RunRe
 
 struct Baseline {
     messages: u64,
-    per_second: f64,
+    seconds: f64,
+}
+
+impl Baseline {
+    fn per_second(&self) -> f64 {
+        self.messages as f64 / self.seconds
+    }
+}
+
+async fn run_baseline(path: &Path, budget: Duration, payload: usize) -> anyhow::Result<Baseline> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || baseline(&path, budget, payload))
+        .await
+        .context("baseline thread")?
 }
 
 /// One `BEGIN IMMEDIATE … COMMIT` (one WAL fsync) per message, sequentially,
 /// for `seconds`, into a fresh database with the stores' pragmas.
-fn baseline(path: &Path, seconds: u64, payload: usize) -> anyhow::Result<Baseline> {
+fn baseline(path: &Path, budget: Duration, payload: usize) -> anyhow::Result<Baseline> {
     let url = path.to_str().context("temp path is not UTF-8")?;
     let mut conn = SqliteConnection::establish(url)?;
     store::apply_pragmas(&mut conn)?;
@@ -208,17 +228,15 @@ fn baseline(path: &Path, seconds: u64, payload: usize) -> anyhow::Result<Baselin
     for _ in 0..20 {
         insert(&mut conn)?;
     }
-    let budget = Duration::from_secs(seconds);
     let started = Instant::now();
     let mut messages = 0u64;
     while started.elapsed() < budget {
         insert(&mut conn)?;
         messages += 1;
     }
-    let elapsed = started.elapsed().as_secs_f64();
     Ok(Baseline {
         messages,
-        per_second: messages as f64 / elapsed,
+        seconds: started.elapsed().as_secs_f64(),
     })
 }
 
@@ -385,6 +403,8 @@ struct Throughput {
     journal: JournalUse,
     /// CPU per role, as a share of one core over the measured window.
     cpu: CpuShare,
+    /// CPU the rest of the machine used meanwhile (share of one core).
+    others: f64,
 }
 
 async fn throughput(args: &MomBenchArgs, dir: &Path) -> anyhow::Result<Throughput> {
@@ -396,10 +416,17 @@ async fn throughput(args: &MomBenchArgs, dir: &Path) -> anyhow::Result<Throughpu
 
     let journal_before = JournalSnapshot::now();
     let cpu_before = thread_cpu();
+    let machine_before = machine_busy_ticks();
     let started = Instant::now();
     let (done, failed, first_error) = drive(&rig.mom, &cmd, args.envelopes, args.concurrency).await;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = rig.threads.share(&cpu_before, &thread_cpu(), seconds);
+    let others = match (machine_before, machine_busy_ticks()) {
+        (Some(a), Some(b)) => {
+            (b.saturating_sub(a) as f64 / TICKS_PER_SECOND / seconds - cpu.total()).max(0.0)
+        }
+        _ => f64::NAN,
+    };
     let journal = JournalUse::between(journal_before, JournalSnapshot::now(), done, seconds);
     Ok(Throughput {
         done,
@@ -409,6 +436,7 @@ async fn throughput(args: &MomBenchArgs, dir: &Path) -> anyhow::Result<Throughpu
         per_second: done as f64 / seconds,
         journal,
         cpu,
+        others,
     })
 }
 
@@ -523,6 +551,24 @@ fn thread_cpu() -> Vec<ThreadCpu> {
             })
         })
         .collect()
+}
+
+/// Busy CPU ticks of the whole machine (all cores), from `/proc/stat`.
+fn machine_busy_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal ...: all but idle and iowait.
+    Some(
+        [0, 1, 2, 5, 6, 7]
+            .iter()
+            .filter_map(|&i| ticks.get(i))
+            .sum(),
+    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -686,9 +732,9 @@ fn print_report(args: &MomBenchArgs, parent: &Path, runs: &[RunResult]) {
         println!(
             "  {:>3}  {:>12}  {:>11}  {:>5.1}x  {:>8.1}  {:>7.1}  {:>9.3}  {:>8.2}  {:>8.2}  {:>8.2}  {:>8.2}  {:>9}",
             i + 1,
-            thousands(r.baseline.per_second),
+            thousands(r.baseline.per_second()),
             thousands(r.throughput.per_second),
-            r.throughput.per_second / r.baseline.per_second,
+            r.throughput.per_second / r.baseline.per_second(),
             r.throughput.journal.group,
             r.throughput.journal.batch,
             r.throughput.journal.fsyncs_per_envelope,
@@ -718,7 +764,7 @@ fn print_report(args: &MomBenchArgs, parent: &Path, runs: &[RunResult]) {
     let us = |x: f64| format!("{x:.1} µs");
     row(
         "baseline: 1 txn + fsync per message",
-        spread(runs.iter().map(|r| r.baseline.per_second)),
+        spread(runs.iter().map(|r| r.baseline.per_second())),
         &per_s,
     );
     row(
@@ -730,7 +776,7 @@ fn print_report(args: &MomBenchArgs, parent: &Path, runs: &[RunResult]) {
         "mom / baseline (same run)",
         spread(
             runs.iter()
-                .map(|r| r.throughput.per_second / r.baseline.per_second),
+                .map(|r| r.throughput.per_second / r.baseline.per_second()),
         ),
         &ratio,
     );
@@ -827,6 +873,16 @@ fn print_report(args: &MomBenchArgs, parent: &Path, runs: &[RunResult]) {
             cpu_row(label, &|r| r.throughput.cpu.get(role));
         }
         cpu_row("whole process", &|r| r.throughput.cpu.total());
+        let others = spread(runs.iter().map(|r| r.throughput.others));
+        if !others.median.is_nan() {
+            println!(
+                "    {:<44} {:>12}   [{} – {}]",
+                "  other processes on the machine",
+                pct(others.median),
+                pct(others.min),
+                pct(others.max)
+            );
+        }
     }
     let failures: Vec<String> = runs
         .iter()

@@ -4,7 +4,12 @@ use std::{net::SocketAddr, path::PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "mailroom", version, about = "A resilient commerce backend on supervised actors and a durable MOM", args_conflicts_with_subcommands = true)]
+#[command(
+    name = "mailroom",
+    version,
+    about = "A resilient commerce backend on supervised actors and a durable MOM",
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Cmd>,
@@ -42,7 +47,12 @@ pub struct ServeArgs {
     /// HS256 secret, 32+ bytes; otherwise one is generated and kept in the data directory.
     #[arg(long, env = "MAILROOM_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    #[arg(long, env = "MAILROOM_LOG_FORMAT", value_enum, default_value = "pretty")]
+    #[arg(
+        long,
+        env = "MAILROOM_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty"
+    )]
     pub log_format: LogFormat,
     /// Admin account created on first start.
     #[arg(long, env = "MAILROOM_ADMIN_EMAIL", default_value = "admin@localhost")]
@@ -70,10 +80,16 @@ impl std::fmt::Debug for ServeArgs {
             .field("http", &self.http)
             .field("grpc", &self.grpc)
             .field("data", &self.data)
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("log_format", &self.log_format)
             .field("admin_email", &self.admin_email)
-            .field("admin_password", &self.admin_password.as_ref().map(|_| "<redacted>"))
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<redacted>"),
+            )
             .field("max_deliveries", &self.max_deliveries)
             .field("wait_ms", &self.wait_ms)
             .field("token_ttl_s", &self.token_ttl_s)
@@ -105,8 +121,8 @@ pub struct MomBenchArgs {
     /// Runs of each kind; the report shows medians.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
-    /// Length of each baseline run (one fsync'd transaction per message), in seconds.
-    #[arg(long, default_value_t = 3)]
+    /// Seconds of baseline per run (one fsync'd transaction per message): half before the throughput run, half after.
+    #[arg(long, default_value_t = 4)]
     pub baseline_seconds: u64,
     /// Payload size in bytes.
     #[arg(long, default_value_t = 256)]

@@ -38,8 +38,11 @@ fn build() -> Metrics {
     };
     let latency = exponential_buckets(0.0005, 2.0, 16).expect("buckets");
     let histogram_vec = |name: &str, help: &str, labels: &[&str]| {
-        let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(latency.clone()), labels)
-            .expect("metric");
+        let h = HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(latency.clone()),
+            labels,
+        )
+        .expect("metric");
         registry.register(Box::new(h.clone())).expect("register");
         h
     };
@@ -51,7 +54,9 @@ fn build() -> Metrics {
         .buckets(exponential_buckets(1.0, 2.0, 12).expect("buckets")),
     )
     .expect("metric");
-    registry.register(Box::new(group.clone())).expect("register");
+    registry
+        .register(Box::new(group.clone()))
+        .expect("register");
     let commit = Histogram::with_opts(
         HistogramOpts::new(
             "mom_journal_commit_seconds",
@@ -60,7 +65,9 @@ fn build() -> Metrics {
         .buckets(latency.clone()),
     )
     .expect("metric");
-    registry.register(Box::new(commit.clone())).expect("register");
+    registry
+        .register(Box::new(commit.clone()))
+        .expect("register");
     Metrics {
         actor_processed: counter(
             "actor_processed_total",
@@ -72,11 +79,7 @@ fn build() -> Metrics {
             "Failed deliveries (panics, store errors)",
             &["actor"],
         ),
-        actor_restarts: counter(
-            "actor_restarts_total",
-            "Supervised restarts",
-            &["actor"],
-        ),
+        actor_restarts: counter("actor_restarts_total", "Supervised restarts", &["actor"]),
         actor_pending: gauge(
             "actor_mailbox_depth",
             "Envelopes pending or in flight for an actor",

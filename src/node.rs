@@ -64,17 +64,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
     let grpc_ctx = ctx.clone();
-    let grpc = std::thread::Builder::new()
-        .name("grpc".into())
-        .spawn(move || -> anyhow::Result<()> {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            rt.block_on(crate::grpc::serve(grpc_listener, grpc_ctx, async {
-                let _ = grpc_stopped.await;
-            }))
-        })?;
+    let grpc =
+        std::thread::Builder::new()
+            .name("grpc".into())
+            .spawn(move || -> anyhow::Result<()> {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()?;
+                rt.block_on(crate::grpc::serve(grpc_listener, grpc_ctx, async {
+                    let _ = grpc_stopped.await;
+                }))
+            })?;
 
     tracing::info!(http = %bound.http, grpc = %bound.grpc, data = %args.data.display(), "mailroom ready");
     // A stable line for scripts and tests (the tracing line above may be JSON).
@@ -98,7 +99,12 @@ async fn bootstrap_admin(ctx: &NodeCtx, args: &ServeArgs) -> anyhow::Result<()> 
     let existing = loop {
         match ctx
             .mom
-            .ask(&FindCredentials { email: email.clone() }, Duration::from_secs(5))
+            .ask(
+                &FindCredentials {
+                    email: email.clone(),
+                },
+                Duration::from_secs(5),
+            )
             .await
         {
             Ok(found) => break found,
@@ -118,12 +124,19 @@ async fn bootstrap_admin(ctx: &NodeCtx, args: &ServeArgs) -> anyhow::Result<()> 
     };
     let opts = ExecOptions {
         owner: None,
-        idempotency_key: Some(format!("bootstrap-admin:{email}")),
+        idempotency_key: None,
         wait: Duration::from_secs(10),
     };
-    users::register(&ctx.mom, &email, password.clone(), "Administrator", Role::Admin, opts)
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the admin account: {e}"))?;
+    users::register(
+        &ctx.mom,
+        &email,
+        password.clone(),
+        "Administrator",
+        Role::Admin,
+        opts,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the admin account: {e}"))?;
     if generated {
         // Printed once, to the console only (not to the structured log).
         println!("admin account {email} created with password {password} (shown once; set MAILROOM_ADMIN_PASSWORD to choose it)");

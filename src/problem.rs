@@ -34,7 +34,9 @@ pub enum ProblemKind {
 }
 
 /// A failure with a human-readable detail; safe to show to the caller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, utoipa::ToSchema,
+)]
 #[error("{kind:?}: {detail}")]
 pub struct Problem {
     pub kind: ProblemKind,

@@ -4,11 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::supervision::{ActorState, FaultAction};
 use crate::{
-    mom::{
-        post_office::Unregistered,
-        registry::Slot,
-        Mom, MOM_ACTOR,
-    },
+    mom::{post_office::Unregistered, registry::Slot, Mom, MOM_ACTOR},
     problem::Problem,
 };
 
@@ -66,7 +62,7 @@ pub fn inject(mom: &Mom, actor: &str, action: &FaultAction) -> Result<ActorInfo,
     slot.faults.arm(action);
     if let FaultAction::Kill { down_ms } = action {
         tracing::warn!(actor, down_ms, "fault injected: kill");
-        slot.stats.bump_kill_epoch();
+        let epoch = slot.stats.bump_kill_epoch();
         slot.stats.set_state(ActorState::Down);
         if actor != MOM_ACTOR {
             // Stop routing to it at once; what was in flight is replayed.
@@ -75,7 +71,7 @@ pub fn inject(mom: &Mom, actor: &str, action: &FaultAction) -> Result<ActorInfo,
                 name: slot.stats.name,
             });
         }
-        slot.stop();
+        slot.stop(epoch);
     } else {
         tracing::warn!(actor, ?action, "fault injected");
     }

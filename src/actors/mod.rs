@@ -113,8 +113,11 @@ pub trait Service: Unpin + 'static {
     /// Applies one message inside the runtime's transaction. Commands and
     /// events may change state; queries must not (their transaction is
     /// rolled back).
-    fn handle(&mut self, conn: &mut SqliteConnection, msg: &Incoming<'_>)
-        -> Result<Effects, Failure>;
+    fn handle(
+        &mut self,
+        conn: &mut SqliteConnection,
+        msg: &Incoming<'_>,
+    ) -> Result<Effects, Failure>;
 }
 
 /// Starts every service actor under its supervisor, each on its own arbiter

@@ -42,6 +42,9 @@ pub struct ServiceActor<S: Service> {
     mom: Addr<PostOffice>,
     generation: u64,
     backoff: Duration,
+    /// The kill epoch when this incarnation started.
+    epoch: u64,
+    retention: Duration,
 }
 
 /// Starts `service` under a supervisor on a new arbiter and subscribes it.
@@ -52,6 +55,7 @@ pub fn start<S: Service + Send>(mom: &Mom, service: S, pool: Pool) -> Addr<Servi
     let registry = mom.registry().clone();
     let slot = registry.slot(S::NAME);
     let post_office = mom.post_office().clone();
+    let retention = mom.retention();
     let arbiter = Arbiter::new();
     let keeper = slot.clone();
     let addr = actix::Supervisor::start_in_arbiter(&arbiter.handle(), move |_| ServiceActor {
@@ -62,10 +66,15 @@ pub fn start<S: Service + Send>(mom: &Mom, service: S, pool: Pool) -> Addr<Servi
         mom: post_office,
         generation: 0,
         backoff: Duration::ZERO,
+        epoch: 0,
+        retention,
     });
     keeper.keep(addr.clone().recipient());
     addr
 }
+
+/// How often a service prunes its inbox.
+const INBOX_PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 enum Step {
     Db(diesel::result::Error),
@@ -98,11 +107,9 @@ fn encode(outcome: &Outcome) -> String {
 impl<S: Service> ServiceActor<S> {
     fn register(&mut self, ctx: &mut Context<Self>) {
         let addr = ctx.address();
-        self.generation = self.registry.register(
-            S::NAME,
-            addr.clone().recipient(),
-            addr.recipient(),
-        );
+        self.generation =
+            self.registry
+                .register(S::NAME, addr.clone().recipient(), addr.recipient());
         self.slot.stats.set_state(ActorState::Running);
         tracing::info!(actor = S::NAME, generation = self.generation, "actor up");
         self.mom.do_send(Registered {
@@ -148,7 +155,9 @@ impl<S: Service> ServiceActor<S> {
                 let id = env.id.to_string();
                 if let Some(record) = inbox::get(c, &id)? {
                     let outcome = serde_json::from_str(&record).unwrap_or_else(|e| {
-                        Outcome::rejected(Problem::internal(format!("unreadable inbox record: {e}")))
+                        Outcome::rejected(Problem::internal(format!(
+                            "unreadable inbox record: {e}"
+                        )))
                     });
                     done.push((env.id, outcome));
                     continue;
@@ -224,6 +233,23 @@ impl<S: Service> ServiceActor<S> {
         }
     }
 
+    /// Inbox rows only matter while their envelope can still be replayed,
+    /// which ends when the journal marks it done (milliseconds later); keep
+    /// them as long as the journal keeps done envelopes.
+    fn prune_inbox(&mut self) {
+        let before = crate::problem::now_ms() - self.retention.as_millis() as i64;
+        match self
+            .pool
+            .get()
+            .map_err(|e| e.to_string())
+            .and_then(|mut c| inbox::prune(&mut c, before).map_err(|e| e.to_string()))
+        {
+            Ok(n) if n > 0 => tracing::info!(actor = S::NAME, pruned = n, "pruned inbox"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(actor = S::NAME, error = %e, "pruning the inbox failed"),
+        }
+    }
+
     fn die(&mut self, why: &str, ctx: &mut Context<Self>) {
         tracing::error!(actor = S::NAME, error = %why, "actor failed; supervisor restarts it");
         self.slot.stats.record_failure(why);
@@ -237,6 +263,8 @@ impl<S: Service> Actor for ServiceActor<S> {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
+        self.epoch = self.slot.stats.kill_epoch();
+        ctx.run_interval(INBOX_PRUNE_EVERY, |act, _| act.prune_inbox());
         let slot = self.slot.clone();
         let backoff = self.backoff;
         let wait = async move {
@@ -352,7 +380,10 @@ impl<S: Service> Handler<Ask> for ServiceActor<S> {
             AskEnd::Answer(Err(p)) => {
                 let why = panic_message(&*p);
                 self.die(&why, ctx);
-                Err(Problem::internal(format!("{} failed and is restarting", S::NAME)))
+                Err(Problem::internal(format!(
+                    "{} failed and is restarting",
+                    S::NAME
+                )))
             }
         }
     }
@@ -361,7 +392,9 @@ impl<S: Service> Handler<Ask> for ServiceActor<S> {
 impl<S: Service> Handler<Stop> for ServiceActor<S> {
     type Result = ();
 
-    fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
-        ctx.stop();
+    fn handle(&mut self, msg: Stop, ctx: &mut Self::Context) {
+        if msg.epoch > self.epoch {
+            ctx.stop();
+        }
     }
 }

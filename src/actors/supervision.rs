@@ -118,8 +118,9 @@ impl ActorStats {
     pub fn kill_epoch(&self) -> u64 {
         self.kill_epoch.load(Ordering::Acquire)
     }
-    pub fn bump_kill_epoch(&self) {
-        self.kill_epoch.fetch_add(1, Ordering::AcqRel);
+    /// Starts a new kill epoch and returns it.
+    pub fn bump_kill_epoch(&self) -> u64 {
+        self.kill_epoch.fetch_add(1, Ordering::AcqRel) + 1
     }
 
     /// Counts a restart and returns how long to back off before serving

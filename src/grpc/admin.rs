@@ -31,6 +31,8 @@ fn actor(a: ActorInfo) -> pb::ActorInfo {
         pending: a.pending,
         processed: a.processed,
         last_failure: a.last_failure,
+        failures: a.failures,
+        faults: a.faults,
     }
 }
 

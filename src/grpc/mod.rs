@@ -215,16 +215,20 @@ pub async fn serve(
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    let users = UsersServer::new(users::UsersGrpc(ctx.clone())).max_decoding_message_size(MAX_MESSAGE);
-    let wallets =
-        WalletsServer::new(wallets::WalletsGrpc(ctx.clone())).max_decoding_message_size(MAX_MESSAGE);
+    let users =
+        UsersServer::new(users::UsersGrpc(ctx.clone())).max_decoding_message_size(MAX_MESSAGE);
+    let wallets = WalletsServer::new(wallets::WalletsGrpc(ctx.clone()))
+        .max_decoding_message_size(MAX_MESSAGE);
     let notifications = NotificationsServer::new(notifications::NotificationsGrpc(ctx.clone()))
         .max_decoding_message_size(MAX_MESSAGE);
-    let admin = AdminServer::new(admin::AdminGrpc(ctx.clone())).max_decoding_message_size(MAX_MESSAGE);
+    let admin =
+        AdminServer::new(admin::AdminGrpc(ctx.clone())).max_decoding_message_size(MAX_MESSAGE);
     let operations = OperationsServer::new(operations::OperationsGrpc(ctx.clone()))
         .max_decoding_message_size(MAX_MESSAGE);
     health.set_serving::<UsersServer<users::UsersGrpc>>().await;
-    health.set_serving::<WalletsServer<wallets::WalletsGrpc>>().await;
+    health
+        .set_serving::<WalletsServer<wallets::WalletsGrpc>>()
+        .await;
     health
         .set_serving::<NotificationsServer<notifications::NotificationsGrpc>>()
         .await;

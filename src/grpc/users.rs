@@ -37,7 +37,15 @@ impl Users for UsersGrpc {
     ) -> Result<Response<pb::RegisterResponse>, Status> {
         let opts = exec_options(&self.0, &req, None)?;
         let r = req.into_inner();
-        let res = users::register(&self.0.mom, &r.email, r.password, &r.name, Role::Customer, opts).await;
+        let res = users::register(
+            &self.0.mom,
+            &r.email,
+            r.password,
+            &r.name,
+            Role::Customer,
+            opts,
+        )
+        .await;
         if let Ok(Executed::Done(u)) = &res {
             let s = self.0.keys.issue(u.id, u.role).map_err(status)?;
             let u = u.clone();
@@ -101,7 +109,10 @@ impl Users for UsersGrpc {
         let c = caller(&self.0, &req)?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         finish(
-            self.0.mom.execute(&DeleteUser { user_id: c.user_id }, opts).await,
+            self.0
+                .mom
+                .execute(&DeleteUser { user_id: c.user_id }, opts)
+                .await,
             |_| pb::DeleteMeResponse {},
         )
     }

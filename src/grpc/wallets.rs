@@ -47,7 +47,10 @@ impl Wallets for WalletsGrpc {
         let w = self
             .0
             .mom
-            .ask(&GetWallet { user_id: c.user_id }, wait_budget(&self.0, &req))
+            .ask(
+                &GetWallet { user_id: c.user_id },
+                wait_budget(&self.0, &req),
+            )
             .await
             .map_err(mom_status)?;
         Ok(Response::new(wallet(w)))

@@ -109,9 +109,7 @@ pub fn json_error(err: JsonPayloadError) -> ApiError {
         JsonPayloadError::Deserialize(e) if e.is_data() => {
             Problem::invalid(format!("invalid request body: {e}"))
         }
-        JsonPayloadError::Deserialize(e) => {
-            Problem::bad_request(format!("malformed JSON: {e}"))
-        }
+        JsonPayloadError::Deserialize(e) => Problem::bad_request(format!("malformed JSON: {e}")),
         other => Problem::bad_request(format!("unreadable request body: {other}")),
     })
 }
@@ -121,5 +119,7 @@ pub fn query_error(err: QueryPayloadError) -> ApiError {
 }
 
 pub fn path_error(err: PathError) -> ApiError {
-    ApiError(Problem::bad_request(format!("invalid path parameter: {err}")))
+    ApiError(Problem::bad_request(format!(
+        "invalid path parameter: {err}"
+    )))
 }

@@ -32,7 +32,10 @@ impl FromRequest for Auth {
             let header = req
                 .headers()
                 .get(header::AUTHORIZATION)
-                .map(|v| v.to_str().map_err(|_| Problem::unauthorized("unreadable Authorization header")))
+                .map(|v| {
+                    v.to_str()
+                        .map_err(|_| Problem::unauthorized("unreadable Authorization header"))
+                })
                 .transpose()?;
             ctx.keys.verify_bearer(header)
         })();
@@ -82,7 +85,9 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         .to_str()
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| Problem::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters"))?;
+        .ok_or_else(|| {
+            Problem::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
+        })?;
     Ok(Some(key.to_owned()))
 }
 

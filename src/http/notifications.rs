@@ -23,7 +23,13 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = ctx
         .mom
-        .ask(&ListNotifications { user_id: caller.user_id, page: q.page()? }, wait_budget(&ctx, &req))
+        .ask(
+            &ListNotifications {
+                user_id: caller.user_id,
+                page: q.page()?,
+            },
+            wait_budget(&ctx, &req),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(page))
 }

@@ -53,7 +53,16 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let opts = exec_options(&ctx, &req, None)?;
-    match users::register(&ctx.mom, &body.email, body.password, &body.name, Role::Customer, opts).await? {
+    match users::register(
+        &ctx.mom,
+        &body.email,
+        body.password,
+        &body.name,
+        Role::Customer,
+        opts,
+    )
+    .await?
+    {
         Executed::Done(user) => {
             let Session { token, expires_at } = ctx.keys.issue(user.id, user.role)?;
             Ok(HttpResponse::Created().json(Registered {
@@ -83,9 +92,21 @@ pub async fn login(
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = ProblemBody)))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
-pub async fn me(ctx: web::Data<NodeCtx>, req: HttpRequest, Auth(caller): Auth) -> Result<HttpResponse, ApiError> {
+pub async fn me(
+    ctx: web::Data<NodeCtx>,
+    req: HttpRequest,
+    Auth(caller): Auth,
+) -> Result<HttpResponse, ApiError> {
     let wait = super::extract::wait_budget(&ctx, &req);
-    let user = ctx.mom.ask(&GetUser { user_id: caller.user_id }, wait).await?;
+    let user = ctx
+        .mom
+        .ask(
+            &GetUser {
+                user_id: caller.user_id,
+            },
+            wait,
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(user))
 }
 
@@ -114,7 +135,16 @@ pub async fn delete_me(
     req: HttpRequest,
     Auth(caller): Auth,
 ) -> Result<HttpResponse, ApiError> {
-    super::extract::command(&ctx, &req, caller.user_id, DeleteUser { user_id: caller.user_id }, StatusCode::OK).await
+    super::extract::command(
+        &ctx,
+        &req,
+        caller.user_id,
+        DeleteUser {
+            user_id: caller.user_id,
+        },
+        StatusCode::OK,
+    )
+    .await
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -8,7 +8,9 @@ use super::{
     extract::{command, wait_budget, Auth, PageQuery},
 };
 use crate::{
-    actors::wallets::{Deposit, GetWallet, ListTransfers, Recipient, Transfer, TransferView, WalletView},
+    actors::wallets::{
+        Deposit, GetWallet, ListTransfers, Recipient, Transfer, TransferView, WalletView,
+    },
     node::NodeCtx,
     problem::{Paged, Problem},
 };
@@ -34,15 +36,29 @@ pub fn recipient(to_email: Option<String>, to_user_id: Option<Uuid>) -> Result<R
     match (to_email, to_user_id) {
         (Some(e), None) => Ok(Recipient::Email(e)),
         (None, Some(id)) => Ok(Recipient::UserId(id)),
-        _ => Err(Problem::invalid("give exactly one of to_email and to_user_id")),
+        _ => Err(Problem::invalid(
+            "give exactly one of to_email and to_user_id",
+        )),
     }
 }
 
 #[utoipa::path(get, path = "/api/v1/wallet", tag = "wallets", security(("bearer" = [])),
     responses((status = 200, body = WalletView), (status = 401, body = ProblemBody)))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
-pub async fn wallet(ctx: web::Data<NodeCtx>, req: HttpRequest, Auth(caller): Auth) -> Result<HttpResponse, ApiError> {
-    let w = ctx.mom.ask(&GetWallet { user_id: caller.user_id }, wait_budget(&ctx, &req)).await?;
+pub async fn wallet(
+    ctx: web::Data<NodeCtx>,
+    req: HttpRequest,
+    Auth(caller): Auth,
+) -> Result<HttpResponse, ApiError> {
+    let w = ctx
+        .mom
+        .ask(
+            &GetWallet {
+                user_id: caller.user_id,
+            },
+            wait_budget(&ctx, &req),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(w))
 }
 
@@ -96,7 +112,13 @@ pub async fn transfers(
 ) -> Result<HttpResponse, ApiError> {
     let list = ctx
         .mom
-        .ask(&ListTransfers { user_id: caller.user_id, page: q.page()? }, wait_budget(&ctx, &req))
+        .ask(
+            &ListTransfers {
+                user_id: caller.user_id,
+                page: q.page()?,
+            },
+            wait_budget(&ctx, &req),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }

@@ -117,15 +117,24 @@ impl EnvelopeRow {
 }
 
 enum Op {
-    Append(Vec<NewEnvelope>, oneshot::Sender<Result<Vec<Appended>, JournalError>>),
-    Complete(Vec<Completion>, oneshot::Sender<Result<Vec<Option<Vec<Envelope>>>, JournalError>>),
+    Append(
+        Vec<NewEnvelope>,
+        oneshot::Sender<Result<Vec<Appended>, JournalError>>,
+    ),
+    Complete(
+        Vec<Completion>,
+        oneshot::Sender<Result<Vec<Option<Vec<Envelope>>>, JournalError>>,
+    ),
     Fail {
         id: Uuid,
         error: String,
         max_deliveries: i32,
         reply: oneshot::Sender<Result<Failed, JournalError>>,
     },
-    Retry(Uuid, oneshot::Sender<Result<Option<Envelope>, JournalError>>),
+    Retry(
+        Uuid,
+        oneshot::Sender<Result<Option<Envelope>, JournalError>>,
+    ),
     Prune(i64, oneshot::Sender<Result<usize, JournalError>>),
 }
 
@@ -163,7 +172,9 @@ impl Journal {
         make: impl FnOnce(oneshot::Sender<Result<T, JournalError>>) -> Op,
     ) -> Result<T, JournalError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(make(reply)).map_err(|_| JournalError::Closed)?;
+        self.tx
+            .send(make(reply))
+            .map_err(|_| JournalError::Closed)?;
         rx.await.map_err(|_| JournalError::Closed)?
     }
 
@@ -391,20 +402,24 @@ fn apply(c: &mut SqliteConnection, op: &Op) -> QueryResult<OpResult> {
         }
         Op::Retry(id, _) => {
             let id = id.to_string();
-            let row: Option<EnvelopeRow> = diesel::update(
-                envelopes::table
-                    .filter(envelopes::id.eq(&id))
-                    .filter(envelopes::status.eq("dead")),
-            )
-            .set((
-                envelopes::status.eq("pending"),
-                envelopes::attempts.eq(0),
-                envelopes::updated_at.eq(now_ms()),
-            ))
-            .returning(envelopes::all_columns)
-            .get_result(c)
-            .optional()?;
-            OpResult::Retry(row.and_then(|r| r.envelope().ok()))
+            let dead = envelopes::table
+                .filter(envelopes::id.eq(&id))
+                .filter(envelopes::status.eq("dead"));
+            // A corrupt record stays dead: it is never handed to an actor.
+            let envelope = dead
+                .first::<EnvelopeRow>(c)
+                .optional()?
+                .and_then(|r| r.envelope().ok());
+            if envelope.is_some() {
+                diesel::update(dead)
+                    .set((
+                        envelopes::status.eq("pending"),
+                        envelopes::attempts.eq(0),
+                        envelopes::updated_at.eq(now_ms()),
+                    ))
+                    .execute(c)?;
+            }
+            OpResult::Retry(envelope.map(|e| Envelope { attempts: 0, ..e }))
         }
         Op::Prune(before, _) => OpResult::Prune(
             diesel::delete(

@@ -26,8 +26,8 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-pub use envelope::{Command, Envelope, Event, OpStatus, Outcome, Query, Reply};
 use envelope::NewEnvelope;
+pub use envelope::{Command, Envelope, Event, OpStatus, Outcome, Query, Reply};
 use journal::{Appended, EnvelopeRow, Journal};
 use post_office::{Ask, PostOffice, RetryDead, Submit};
 use registry::Registry;
@@ -218,14 +218,19 @@ pub struct DeadLetter {
 fn operation_from_row(row: &EnvelopeRow) -> Operation {
     let id = Uuid::parse_str(&row.id).unwrap_or_default();
     let owner = row.owner.as_deref().and_then(|o| Uuid::parse_str(o).ok());
-    let reply: Option<Reply> = row.result.as_deref().and_then(|r| serde_json::from_str(r).ok());
+    let reply: Option<Reply> = row
+        .result
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok());
     let (status, result, error) = match (row.status.as_str(), reply) {
         ("done", Some(Ok(v))) => ("done", Some(v), None),
         ("done", Some(Err(p))) => ("failed", None, Some(p)),
         ("dead", _) => (
             "dead",
             None,
-            Some(Problem::internal(row.last_error.clone().unwrap_or_default())),
+            Some(Problem::internal(
+                row.last_error.clone().unwrap_or_default(),
+            )),
         ),
         _ => ("pending", None, None),
     };
@@ -265,8 +270,15 @@ impl Mom {
         let arbiter = Arbiter::new();
         let post_office =
             actix::Supervisor::start_in_arbiter(&arbiter.handle(), move |_| PostOffice::new(c));
-        core.registry.slot(MOM_ACTOR).keep(post_office.clone().recipient());
+        core.registry
+            .slot(MOM_ACTOR)
+            .keep(post_office.clone().recipient());
         Ok(Mom { core, post_office })
+    }
+
+    /// How long done envelopes (and inbox records) are kept.
+    pub fn retention(&self) -> Duration {
+        self.core.retention
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -300,7 +312,10 @@ impl Mom {
         let payload = serde_json::to_string(cmd)
             .map_err(|e| Problem::bad_request(format!("unserializable command: {e}")))?;
         let idempotency_key = opts.idempotency_key.map(|k| {
-            let who = opts.owner.map(|o| o.to_string()).unwrap_or_else(|| "-".into());
+            let who = opts
+                .owner
+                .map(|o| o.to_string())
+                .unwrap_or_else(|| "-".into());
             format!("{who}:{}:{k}", C::KIND)
         });
         let env = NewEnvelope {
@@ -317,26 +332,26 @@ impl Mom {
             envelopes: vec![env],
             deadline: persist_deadline,
         });
-        let appended = match tokio::time::timeout_at(
-            (persist_deadline + SUBMIT_GRACE).into(),
-            submit,
-        )
-        .await
-        {
-            Ok(Ok(Ok(mut a))) if a.len() == 1 => a.remove(0),
-            Ok(Ok(Err(e))) => {
-                drop(rx);
-                self.core.waiters.forget_closed(id);
-                return Err(e);
-            }
-            _ => {
-                drop(rx);
-                self.core.waiters.forget_closed(id);
-                return Err(MomError::Unavailable(
-                    "the MOM did not confirm the command in time; retry with the same Idempotency-Key".into(),
-                ));
-            }
-        };
+        let appended =
+            match tokio::time::timeout_at((persist_deadline + SUBMIT_GRACE).into(), submit).await {
+                Ok(Ok(Ok(mut a))) if a.len() == 1 => a.remove(0),
+                Ok(Ok(Err(e))) => {
+                    drop(rx);
+                    self.core.waiters.forget_closed(id);
+                    return Err(e);
+                }
+                _ => {
+                    drop(rx);
+                    self.core.waiters.forget_closed(id);
+                    // It may have been written after all: then say so.
+                    if let Ok(Some(_)) = self.operation(id).await {
+                        return Ok(Executed::Accepted(id));
+                    }
+                    return Err(MomError::Unavailable(
+                        "the MOM did not confirm the command in time; nothing was recorded".into(),
+                    ));
+                }
+            };
         match appended {
             Appended::New(_) => self.wait_for(id, rx, deadline).await,
             Appended::Existing { id: first } => {
@@ -473,7 +488,10 @@ fn decode<R: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<R, Mom
         .map_err(|e| MomError::Rejected(Problem::internal(format!("undecodable reply: {e}"))))
 }
 
-fn settle<R: serde::de::DeserializeOwned>(id: Uuid, op: Operation) -> Result<Executed<R>, MomError> {
+fn settle<R: serde::de::DeserializeOwned>(
+    id: Uuid,
+    op: Operation,
+) -> Result<Executed<R>, MomError> {
     match (op.status.as_str(), op.result, op.error) {
         ("done", Some(v), _) => decode(v).map(Executed::Done),
         ("failed", _, Some(p)) => Err(MomError::Rejected(p)),

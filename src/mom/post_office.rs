@@ -26,7 +26,10 @@ use super::{
     journal::{Appended, Completion, Failed},
     Core, MomError, MOM_ACTOR,
 };
-use crate::{actors::supervision::{panic_message, ActorState}, problem::Problem};
+use crate::{
+    actors::supervision::{panic_message, ActorState},
+    problem::Problem,
+};
 
 /// A batch for one incarnation of a destination.
 #[derive(Message)]
@@ -61,10 +64,15 @@ pub struct Ask {
     pub payload: String,
 }
 
-/// Stop now (fault `kill`); the supervisor restarts the actor.
+/// Stop now (fault `kill`); the supervisor restarts the actor. Carries the
+/// kill epoch it was sent for: an incarnation started at or after that epoch
+/// (the kill already took effect, e.g. by aborting a batch) ignores it, so
+/// one kill is one restart.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Stop;
+pub struct Stop {
+    pub epoch: u64,
+}
 
 /// Persist envelopes; answered after the fsync.
 #[derive(Message)]
@@ -128,6 +136,8 @@ pub struct PostOffice {
     /// False until the journal is loaded.
     ready: bool,
     backoff: Duration,
+    /// The kill epoch when this incarnation started.
+    epoch: u64,
 }
 
 impl PostOffice {
@@ -137,6 +147,7 @@ impl PostOffice {
             dests: HashMap::new(),
             ready: false,
             backoff: Duration::ZERO,
+            epoch: 0,
         }
     }
 
@@ -204,15 +215,17 @@ impl PostOffice {
 
     /// Runs the injected-crash check for the MOM itself; a crash stops the
     /// actor (its supervisor restarts it and it reloads from the journal).
-    fn crash_point(&mut self, kind: &str, ctx: &mut Context<Self>) -> Result<(), MomError> {
+    fn crash_point(&mut self, kind: &str, ctx: &mut Context<Self>) -> Result<(), String> {
         let slot = self.slot();
         match catch_unwind(AssertUnwindSafe(|| slot.faults.maybe_crash(kind))) {
             Ok(()) => Ok(()),
             Err(p) => {
                 let why = panic_message(&*p);
+                tracing::error!(error = %why, "post office crashed; supervisor restarts it");
                 slot.stats.record_failure(&why);
+                self.ready = false;
                 ctx.stop();
-                Err(MomError::Unavailable(format!("the MOM crashed: {why}")))
+                Err(why)
             }
         }
     }
@@ -422,6 +435,7 @@ impl Actor for PostOffice {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
+        self.epoch = self.slot().stats.kill_epoch();
         self.load(ctx);
         let retention = self.core.retention;
         ctx.run_interval(Duration::from_secs(600), move |act, _| {
@@ -469,8 +483,12 @@ impl Handler<Submit> for PostOffice {
         let fut = async move { journal.append(msg.envelopes).await };
         Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
             let appended = res.map_err(|e| MomError::Unavailable(e.to_string()))?;
-            // Written but not yet routed nor answered: the journal replays it.
-            act.crash_point(&kind, ctx)?;
+            // Written but not yet routed: a crash here loses nothing — the
+            // caller hears the truth (it is durable, its waiter survives)
+            // and the restarted post office replays it from the journal.
+            if act.crash_point(&kind, ctx).is_err() {
+                return Ok(appended);
+            }
             let mut touched = Vec::new();
             for a in &appended {
                 if let Appended::New(env) = a {
@@ -532,7 +550,9 @@ impl Handler<RetryDead> for PostOffice {
 impl Handler<Stop> for PostOffice {
     type Result = ();
 
-    fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
-        ctx.stop();
+    fn handle(&mut self, msg: Stop, ctx: &mut Self::Context) {
+        if msg.epoch > self.epoch {
+            ctx.stop();
+        }
     }
 }

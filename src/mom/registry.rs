@@ -14,7 +14,7 @@ use std::{
 
 use actix::prelude::*;
 
-use super::post_office::{Deliver, Stop, Ask};
+use super::post_office::{Ask, Deliver, Stop};
 use crate::actors::supervision::{ActorStats, Faults};
 
 /// How the post office reaches one incarnation of an actor.
@@ -39,10 +39,11 @@ impl Slot {
     pub fn keep(&self, stop: Recipient<Stop>) {
         let _ = self.keeper.set(stop);
     }
-    /// Stops the actor (its supervisor restarts it), linked or not.
-    pub fn stop(&self) {
+    /// Stops the actor (its supervisor restarts it), linked or not, unless
+    /// an incarnation started at or after kill epoch `epoch` already runs.
+    pub fn stop(&self, epoch: u64) {
         if let Some(k) = self.keeper.get() {
-            k.do_send(Stop);
+            k.do_send(Stop { epoch });
         }
     }
     pub fn link(&self) -> Option<Link> {

@@ -31,11 +31,7 @@ pub fn matches(pattern: &str, key: &str) -> bool {
                     next[j] = any;
                 }
             }
-            "*" => {
-                for j in 1..=k.len() {
-                    next[j] = m[j - 1];
-                }
-            }
+            "*" => next[1..].copy_from_slice(&m[..k.len()]),
             w => {
                 for j in 1..=k.len() {
                     next[j] = m[j - 1] && k[j - 1] == w;
@@ -57,10 +53,7 @@ impl Bindings {
     /// Binds `destination` to `pattern` (idempotent).
     pub fn bind(&self, destination: &str, pattern: &str) {
         let mut list = self.list.write().expect("bindings lock");
-        if !list
-            .iter()
-            .any(|(d, p)| d == destination && p == pattern)
-        {
+        if !list.iter().any(|(d, p)| d == destination && p == pattern) {
             list.push((destination.to_owned(), pattern.to_owned()));
         }
     }

@@ -77,6 +77,11 @@ pub mod inbox {
             .optional()
     }
 
+    /// Deletes records written before `before_ms`.
+    pub fn prune(conn: &mut SqliteConnection, before_ms: i64) -> QueryResult<usize> {
+        diesel::delete(inbox::table.filter(inbox::processed_at.lt(before_ms))).execute(conn)
+    }
+
     pub fn put(conn: &mut SqliteConnection, id: &str, outcome: &str) -> QueryResult<()> {
         diesel::insert_into(inbox::table)
             .values((

@@ -15,8 +15,18 @@ fn is_problem(h: &reqwest::header::HeaderMap, v: &Value, status: StatusCode) {
     assert!(v["title"].is_string() && v["detail"].is_string(), "{v}");
 }
 
-async fn raw(node: &Node, method: Method, path: &str, token: Option<&str>, body: Vec<u8>) -> (StatusCode, Value, reqwest::header::HeaderMap) {
-    let mut req = node.client.request(method, node.url(path)).header("content-type", "application/json").body(body);
+async fn raw(
+    node: &Node,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let mut req = node
+        .client
+        .request(method, node.url(path))
+        .header("content-type", "application/json")
+        .body(body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -31,25 +41,66 @@ async fn malformed_wrong_typed_and_oversized_bodies_change_nothing() {
     node.register(&bob_email).await;
     node.deposit(&ann, 500).await;
 
-    let (s, v, h) = raw(&node, Method::POST, "/transfers", Some(&ann), b"{\"to_email\": ".to_vec()).await;
+    let (s, v, h) = raw(
+        &node,
+        Method::POST,
+        "/transfers",
+        Some(&ann),
+        b"{\"to_email\": ".to_vec(),
+    )
+    .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     is_problem(&h, &v, s);
 
-    let (s, v, h) = raw(&node, Method::POST, "/transfers", Some(&ann), br#"{"to_email": 5, "amount_cents": "lots"}"#.to_vec()).await;
+    let (s, v, h) = raw(
+        &node,
+        Method::POST,
+        "/transfers",
+        Some(&ann),
+        br#"{"to_email": 5, "amount_cents": "lots"}"#.to_vec(),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     is_problem(&h, &v, s);
 
-    let (s, v, h) = raw(&node, Method::POST, "/transfers", Some(&ann), br#"{"to_email": "x@y.z", "amount_cents": 1, "surprise": true}"#.to_vec()).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are refused");
+    let (s, v, h) = raw(
+        &node,
+        Method::POST,
+        "/transfers",
+        Some(&ann),
+        br#"{"to_email": "x@y.z", "amount_cents": 1, "surprise": true}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown fields are refused"
+    );
     is_problem(&h, &v, s);
 
-    let big = format!(r#"{{"to_email": "{bob_email}", "amount_cents": 1, "note": "{}"}}"#, "x".repeat(3 << 20));
-    let (s, v, h) = raw(&node, Method::POST, "/transfers", Some(&ann), big.into_bytes()).await;
+    let big = format!(
+        r#"{{"to_email": "{bob_email}", "amount_cents": 1, "note": "{}"}}"#,
+        "x".repeat(3 << 20)
+    );
+    let (s, v, h) = raw(
+        &node,
+        Method::POST,
+        "/transfers",
+        Some(&ann),
+        big.into_bytes(),
+    )
+    .await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     is_problem(&h, &v, s);
 
     let (s, v, h) = node
-        .call(Method::POST, "/transfers", Some(&ann), Some(json!({"to_email": bob_email, "amount_cents": -5})), &[])
+        .call(
+            Method::POST,
+            "/transfers",
+            Some(&ann),
+            Some(json!({"to_email": bob_email, "amount_cents": -5})),
+            &[],
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     is_problem(&h, &v, s);
@@ -61,20 +112,38 @@ async fn malformed_wrong_typed_and_oversized_bodies_change_nothing() {
     is_problem(&h, &v, s);
 
     let (s, v, h) = node
-        .call(Method::POST, "/transfers", Some(&ann), Some(json!({"to_email": bob_email, "amount_cents": 5, "note": "n".repeat(501)})), &[])
+        .call(
+            Method::POST,
+            "/transfers",
+            Some(&ann),
+            Some(json!({"to_email": bob_email, "amount_cents": 5, "note": "n".repeat(501)})),
+            &[],
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     is_problem(&h, &v, s);
 
     let (s, v, h) = node
-        .call(Method::POST, "/wallet/deposit", Some(&ann), Some(json!({"amount_cents": i64::MAX})), &[])
+        .call(
+            Method::POST,
+            "/wallet/deposit",
+            Some(&ann),
+            Some(json!({"amount_cents": i64::MAX})),
+            &[],
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     is_problem(&h, &v, s);
 
     let long_key = "k".repeat(300);
     let (s, v, h) = node
-        .call(Method::POST, "/transfers", Some(&ann), Some(json!({"to_email": bob_email, "amount_cents": 5})), &[("Idempotency-Key", &long_key)])
+        .call(
+            Method::POST,
+            "/transfers",
+            Some(&ann),
+            Some(json!({"to_email": bob_email, "amount_cents": 5})),
+            &[("Idempotency-Key", &long_key)],
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     is_problem(&h, &v, s);
@@ -95,7 +164,9 @@ async fn tokens_missing_forged_expired_or_alg_none_are_401() {
     is_problem(&h, &v, s);
     assert_eq!(h.get("www-authenticate").unwrap(), "Bearer");
 
-    let (s, _, _) = node.call(Method::GET, "/wallet", Some("not.a.jwt"), None, &[]).await;
+    let (s, _, _) = node
+        .call(Method::GET, "/wallet", Some("not.a.jwt"), None, &[])
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
     // Ann's token with the role flipped to admin: the signature breaks.
@@ -103,8 +174,15 @@ async fn tokens_missing_forged_expired_or_alg_none_are_401() {
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     let mut forged_claims = claims.clone();
     forged_claims["role"] = json!("admin");
-    let forged = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(forged_claims.to_string()), parts[2]);
-    let (s, _, _) = node.call(Method::GET, "/admin/actors", Some(&forged), None, &[]).await;
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(forged_claims.to_string()),
+        parts[2]
+    );
+    let (s, _, _) = node
+        .call(Method::GET, "/admin/actors", Some(&forged), None, &[])
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
     // alg: none with admin claims.
@@ -113,7 +191,15 @@ async fn tokens_missing_forged_expired_or_alg_none_are_401() {
         URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
         URL_SAFE_NO_PAD.encode(forged_claims.to_string())
     );
-    let (s, v, h) = node.call(Method::POST, "/admin/faults", Some(&none), Some(json!({"actor": "wallets", "action": "kill"})), &[]).await;
+    let (s, v, h) = node
+        .call(
+            Method::POST,
+            "/admin/faults",
+            Some(&none),
+            Some(json!({"actor": "wallets", "action": "kill"})),
+            &[],
+        )
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
     is_problem(&h, &v, s);
 
@@ -124,19 +210,36 @@ async fn tokens_missing_forged_expired_or_alg_none_are_401() {
         secret.trim().as_bytes(),
         &json!({"sub": ann_id, "role": "customer", "iat": now - 7200, "exp": now - 3600}),
     );
-    let (s, v, _) = node.call(Method::GET, "/wallet", Some(&expired), None, &[]).await;
+    let (s, v, _) = node
+        .call(Method::GET, "/wallet", Some(&expired), None, &[])
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
-    assert!(v["detail"].as_str().unwrap().to_lowercase().contains("expired"), "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("expired"),
+        "{v}"
+    );
     // The same claims unexpired are accepted: the secret and encoding are right.
     let fresh = jsonwebtoken_like_hs256(
         secret.trim().as_bytes(),
         &json!({"sub": ann_id, "role": "customer", "iat": now, "exp": now + 3600}),
     );
-    assert_eq!(node.call(Method::GET, "/wallet", Some(&fresh), None, &[]).await.0, StatusCode::OK);
+    assert_eq!(
+        node.call(Method::GET, "/wallet", Some(&fresh), None, &[])
+            .await
+            .0,
+        StatusCode::OK
+    );
 }
 
 fn chrono_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// HS256 by hand (hmac-sha256 via the `jsonwebtoken` crate the node uses).
@@ -156,18 +259,46 @@ async fn unknown_routes_ids_and_pages_are_clear_4xx() {
     let (s, v, h) = node.call(Method::GET, "/nope", Some(&ann), None, &[]).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     is_problem(&h, &v, s);
-    let (s, v, h) = node.call(Method::GET, "/operations/not-a-uuid", Some(&ann), None, &[]).await;
+    let (s, v, h) = node
+        .call(Method::GET, "/operations/not-a-uuid", Some(&ann), None, &[])
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     is_problem(&h, &v, s);
-    let (s, _, _) = node.call(Method::GET, &format!("/operations/{}", uuid::Uuid::new_v4()), Some(&ann), None, &[]).await;
+    let (s, _, _) = node
+        .call(
+            Method::GET,
+            &format!("/operations/{}", uuid::Uuid::new_v4()),
+            Some(&ann),
+            None,
+            &[],
+        )
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, v, h) = node.call(Method::GET, "/transfers?page_size=1000", Some(&ann), None, &[]).await;
+    let (s, v, h) = node
+        .call(
+            Method::GET,
+            "/transfers?page_size=1000",
+            Some(&ann),
+            None,
+            &[],
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     is_problem(&h, &v, s);
-    let (s, v, h) = node.call(Method::GET, "/transfers?page=abc", Some(&ann), None, &[]).await;
+    let (s, v, h) = node
+        .call(Method::GET, "/transfers?page=abc", Some(&ann), None, &[])
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     is_problem(&h, &v, s);
-    let (s, _, _) = node.call(Method::POST, &format!("/notifications/{}/read", uuid::Uuid::new_v4()), Some(&ann), Some(json!({})), &[]).await;
+    let (s, _, _) = node
+        .call(
+            Method::POST,
+            &format!("/notifications/{}/read", uuid::Uuid::new_v4()),
+            Some(&ann),
+            Some(json!({})),
+            &[],
+        )
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
@@ -177,20 +308,35 @@ async fn hostile_strings_are_stored_verbatim_and_break_nothing() {
     let hostile = "Robert'); DROP TABLE users;-- <script>alert(1)</script> \u{202e}ü🦀";
     let e = email("mallory");
     let (s, v) = node
-        .post("/auth/register", None, json!({"email": e, "password": "p'; DROP TABLE users;--", "name": hostile}))
+        .post(
+            "/auth/register",
+            None,
+            json!({"email": e, "password": "p'; DROP TABLE users;--", "name": hostile}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(v["user"]["name"], hostile);
     let token = v["token"].as_str().unwrap();
     assert_eq!(node.get("/users/me", token).await.1["name"], hostile);
-    assert_eq!(node.login(&e, "p'; DROP TABLE users;--").await.0, StatusCode::OK);
+    assert_eq!(
+        node.login(&e, "p'; DROP TABLE users;--").await.0,
+        StatusCode::OK
+    );
     // Control characters in a name are refused.
     let (s, _) = node
-        .post("/auth/register", None, json!({"email": email("ctl"), "password": "password123", "name": "bad\u{0007}name"}))
+        .post(
+            "/auth/register",
+            None,
+            json!({"email": email("ctl"), "password": "password123", "name": "bad\u{0007}name"}),
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let (s, _) = node
-        .post("/auth/register", None, json!({"email": "not an email", "password": "password123", "name": "x"}))
+        .post(
+            "/auth/register",
+            None,
+            json!({"email": "not an email", "password": "password123", "name": "x"}),
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 }

@@ -17,25 +17,45 @@ async fn notifications_down_for_3s_loses_none_of_20_transfers() {
     node.deposit(&ann, 100_000).await;
 
     let (s, v) = node
-        .fault(&admin, json!({"actor": "notifications", "action": "kill", "down_ms": 3000}))
+        .fault(
+            &admin,
+            json!({"actor": "notifications", "action": "kill", "down_ms": 3000}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     for i in 0..20 {
         let (s, v) = node.transfer(&ann, &bob_email, 100 + i).await;
-        assert_eq!(s, StatusCode::CREATED, "transfer {i} while notifications is down: {v}");
+        assert_eq!(
+            s,
+            StatusCode::CREATED,
+            "transfer {i} while notifications is down: {v}"
+        );
     }
     let a = node.actor(&admin, "notifications").await;
     assert_ne!(a["state"], "running", "{a}");
-    assert!(a["pending"].as_u64().unwrap() >= 20, "the MOM holds them: {a}");
+    assert!(
+        a["pending"].as_u64().unwrap() >= 20,
+        "the MOM holds them: {a}"
+    );
 
-    eventually(Duration::from_secs(15), "20 notifications after the restart", || async {
-        node.notifications(&bob, "wallet.transfer.completed").await.len() >= 20
-    })
+    eventually(
+        Duration::from_secs(15),
+        "20 notifications after the restart",
+        || async {
+            node.notifications(&bob, "wallet.transfer.completed")
+                .await
+                .len()
+                >= 20
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let got = node.notifications(&bob, "wallet.transfer.completed").await;
     assert_eq!(got.len(), 20, "none lost, none twice");
-    let mut subjects: Vec<String> = got.iter().map(|n| n["subject"].as_str().unwrap().to_owned()).collect();
+    let mut subjects: Vec<String> = got
+        .iter()
+        .map(|n| n["subject"].as_str().unwrap().to_owned())
+        .collect();
     subjects.sort();
     subjects.dedup();
     assert_eq!(subjects.len(), 20, "each transfer exactly once");
@@ -55,7 +75,11 @@ async fn wallets_down_answers_202_and_the_operation_completes_after_restart() {
     let (bob, _) = node.register(&bob_email).await;
     node.deposit(&ann, 1_000).await;
 
-    node.fault(&admin, json!({"actor": "wallets", "action": "kill", "down_ms": 2500})).await;
+    node.fault(
+        &admin,
+        json!({"actor": "wallets", "action": "kill", "down_ms": 2500}),
+    )
+    .await;
     let started = std::time::Instant::now();
     let (s, v, h) = node
         .call(
@@ -67,7 +91,10 @@ async fn wallets_down_answers_202_and_the_operation_completes_after_restart() {
         )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
-    assert!(started.elapsed() < Duration::from_millis(2400), "answered within the wait budget");
+    assert!(
+        started.elapsed() < Duration::from_millis(2400),
+        "answered within the wait budget"
+    );
     let location = h["location"].to_str().unwrap().to_owned();
     let id = v["id"].as_str().unwrap().to_owned();
     assert_eq!(location, format!("/api/v1/operations/{id}"));
@@ -75,15 +102,28 @@ async fn wallets_down_answers_202_and_the_operation_completes_after_restart() {
 
     // Reads are not journaled: a read that cannot wait answers 503 while the
     // actor is down, never a stale balance.
-    let (s, _, h) = node.call(Method::GET, "/wallet", Some(&ann), None, &[("Prefer", "wait=0")]).await;
+    let (s, _, h) = node
+        .call(
+            Method::GET,
+            "/wallet",
+            Some(&ann),
+            None,
+            &[("Prefer", "wait=0")],
+        )
+        .await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert!(h.contains_key("retry-after"));
 
     // Only the owner (or an admin) sees the operation.
     let (stranger, _) = node.register(&email("eve")).await;
-    assert_eq!(node.get(&format!("/operations/{id}"), &stranger).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        node.get(&format!("/operations/{id}"), &stranger).await.0,
+        StatusCode::NOT_FOUND
+    );
 
-    let op = node.await_operation(&ann, &id, Duration::from_secs(15)).await;
+    let op = node
+        .await_operation(&ann, &id, Duration::from_secs(15))
+        .await;
     assert_eq!(op["status"], "done", "{op}");
     assert_eq!(op["result"]["amount_cents"], 400);
     assert_eq!(node.balance(&ann).await, 600);
@@ -102,7 +142,12 @@ async fn crash_next_on_wallets_applies_each_transfer_exactly_once() {
     let (bob, _) = node.register(&bob_email).await;
     node.deposit(&ann, 1_000).await;
 
-    let (s, _) = node.fault(&admin, json!({"actor": "wallets", "action": "crash_next", "count": 2})).await;
+    let (s, _) = node
+        .fault(
+            &admin,
+            json!({"actor": "wallets", "action": "crash_next", "count": 2}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     let mut ids = Vec::new();
     for i in 0..4 {
@@ -123,7 +168,13 @@ async fn crash_next_on_wallets_applies_each_transfer_exactly_once() {
     assert_eq!(node.balance(&bob).await, 100);
     let a = node.actor(&admin, "wallets").await;
     assert_eq!(a["restarts"], 2, "two panics, two supervised restarts: {a}");
-    assert!(a["last_failure"].as_str().unwrap().contains("injected crash"), "{a}");
+    assert!(
+        a["last_failure"]
+            .as_str()
+            .unwrap()
+            .contains("injected crash"),
+        "{a}"
+    );
 
     // Re-sending one with the same key changes nothing.
     let (s, v, _) = node
@@ -140,7 +191,10 @@ async fn crash_next_on_wallets_applies_each_transfer_exactly_once() {
     assert_eq!(node.balance(&ann).await, 900);
 
     // Overdraft moves nothing.
-    assert_eq!(node.transfer(&bob, &ann_email, 101).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        node.transfer(&bob, &ann_email, 101).await.0,
+        StatusCode::CONFLICT
+    );
     assert_eq!(node.balance(&ann).await + node.balance(&bob).await, 1_000);
     let (_, list) = node.get("/transfers", &ann).await;
     assert_eq!(list["total"], 4);
@@ -170,7 +224,10 @@ async fn a_poison_transfer_is_dead_lettered_while_deposits_go_on_and_retry_succe
         )
         .await;
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "dead-lettered: {v}");
-    assert!(v["detail"].as_str().unwrap().contains("dead-lettered"), "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("dead-lettered"),
+        "{v}"
+    );
 
     // The actor keeps serving other messages.
     node.deposit(&ann, 1).await;
@@ -189,17 +246,42 @@ async fn a_poison_transfer_is_dead_lettered_while_deposits_go_on_and_retry_succe
     assert_eq!((s, op["status"].as_str()), (StatusCode::OK, Some("dead")));
 
     // Not for customers.
-    assert_eq!(node.get("/admin/dead-letters", &ann).await.0, StatusCode::FORBIDDEN);
     assert_eq!(
-        node.post(&format!("/admin/dead-letters/{id}/retry"), Some(&ann), json!({})).await.0,
+        node.get("/admin/dead-letters", &ann).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        node.post(
+            &format!("/admin/dead-letters/{id}/retry"),
+            Some(&ann),
+            json!({})
+        )
+        .await
+        .0,
         StatusCode::FORBIDDEN
     );
 
-    let (s, _, _) = node.call(Method::DELETE, "/admin/faults/wallets", Some(&admin), None, &[]).await;
+    let (s, _, _) = node
+        .call(
+            Method::DELETE,
+            "/admin/faults/wallets",
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, v) = node.post(&format!("/admin/dead-letters/{id}/retry"), Some(&admin), json!({})).await;
+    let (s, v) = node
+        .post(
+            &format!("/admin/dead-letters/{id}/retry"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
-    let op = node.await_operation(&ann, &id, Duration::from_secs(10)).await;
+    let op = node
+        .await_operation(&ann, &id, Duration::from_secs(10))
+        .await;
     assert_eq!(op["status"], "done", "{op}");
     assert_eq!(node.balance(&ann).await, 751);
     assert_eq!(node.balance(&bob).await, 250);
@@ -207,7 +289,13 @@ async fn a_poison_transfer_is_dead_lettered_while_deposits_go_on_and_retry_succe
     assert_eq!(dead["total"], 0);
     // A second retry of a live envelope is a 404.
     assert_eq!(
-        node.post(&format!("/admin/dead-letters/{id}/retry"), Some(&admin), json!({})).await.0,
+        node.post(
+            &format!("/admin/dead-letters/{id}/retry"),
+            Some(&admin),
+            json!({})
+        )
+        .await
+        .0,
         StatusCode::NOT_FOUND
     );
 }
@@ -223,14 +311,21 @@ async fn killing_the_mom_itself_loses_nothing() {
 
     let mut acknowledged = 0;
     for round in 0..3 {
-        let (s, v) = node.fault(&admin, json!({"actor": "mom", "action": "kill", "down_ms": 300})).await;
+        let (s, v) = node
+            .fault(
+                &admin,
+                json!({"actor": "mom", "action": "kill", "down_ms": 300}),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         for _ in 0..5 {
             let (s, v) = node.transfer(&ann, &bob_email, 10).await;
             match s {
                 StatusCode::CREATED => acknowledged += 1,
                 StatusCode::ACCEPTED => {
-                    let op = node.await_operation(&ann, v["id"].as_str().unwrap(), Duration::from_secs(10)).await;
+                    let op = node
+                        .await_operation(&ann, v["id"].as_str().unwrap(), Duration::from_secs(10))
+                        .await;
                     assert_eq!(op["status"], "done", "round {round}: {op}");
                     acknowledged += 1;
                 }
@@ -244,7 +339,10 @@ async fn killing_the_mom_itself_loses_nothing() {
     let a = node.actor(&admin, "mom").await;
     assert_eq!(a["restarts"], 3, "{a}");
     eventually(Duration::from_secs(10), "15 notifications", || async {
-        node.notifications(&bob, "wallet.transfer.completed").await.len() == 15
+        node.notifications(&bob, "wallet.transfer.completed")
+            .await
+            .len()
+            == 15
     })
     .await;
 }
@@ -258,8 +356,16 @@ async fn delay_and_fail_rate_faults_are_survivable() {
     let (bob, _) = node.register(&bob_email).await;
     node.deposit(&ann, 10_000).await;
 
-    node.fault(&admin, json!({"actor": "notifications", "action": "fail_rate", "ratio": 0.3})).await;
-    node.fault(&admin, json!({"actor": "wallets", "action": "delay", "ms": 20})).await;
+    node.fault(
+        &admin,
+        json!({"actor": "notifications", "action": "fail_rate", "ratio": 0.3}),
+    )
+    .await;
+    node.fault(
+        &admin,
+        json!({"actor": "wallets", "action": "delay", "ms": 20}),
+    )
+    .await;
     let a = node.actor(&admin, "wallets").await;
     assert_eq!(a["faults"][0], "delay=20ms", "{a}");
     let mut handles = Vec::new();
@@ -268,21 +374,48 @@ async fn delay_and_fail_rate_faults_are_survivable() {
         assert_eq!(s, StatusCode::CREATED, "{v}");
         handles.push(v["id"].clone());
     }
-    node.call(Method::DELETE, "/admin/faults/wallets", Some(&admin), None, &[]).await;
+    node.call(
+        Method::DELETE,
+        "/admin/faults/wallets",
+        Some(&admin),
+        None,
+        &[],
+    )
+    .await;
     assert_eq!(node.balance(&bob).await, 70);
     // A 30% panic rate with 5 deliveries each: every event is delivered or
     // (0.3^5 per event) dead-lettered — never twice.
     let settled = || async {
         let (_, dead) = node.get("/admin/dead-letters", &admin).await;
-        let n = node.notifications(&bob, "wallet.transfer.completed").await.len() as u64;
+        let n = node
+            .notifications(&bob, "wallet.transfer.completed")
+            .await
+            .len() as u64;
         n + dead["total"].as_u64().unwrap()
     };
-    eventually(Duration::from_secs(30), "10 events settled", || async { settled().await >= 10 }).await;
-    node.call(Method::DELETE, "/admin/faults/notifications", Some(&admin), None, &[]).await;
+    eventually(Duration::from_secs(30), "10 events settled", || async {
+        settled().await >= 10
+    })
+    .await;
+    node.call(
+        Method::DELETE,
+        "/admin/faults/notifications",
+        Some(&admin),
+        None,
+        &[],
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(settled().await, 10, "each event delivered or dead, never twice");
+    assert_eq!(
+        settled().await,
+        10,
+        "each event delivered or dead, never twice"
+    );
     let a = node.actor(&admin, "notifications").await;
-    assert!(a["restarts"].as_u64().unwrap() == a["failures"].as_u64().unwrap(), "every panic was a supervised restart: {a}");
+    assert!(
+        a["restarts"].as_u64().unwrap() == a["failures"].as_u64().unwrap(),
+        "every panic was a supervised restart: {a}"
+    );
 }
 
 #[tokio::test]
@@ -291,17 +424,126 @@ async fn fault_injection_is_admin_only_and_validated() {
     let (ann, _) = node.register(&email("ann")).await;
     let admin = node.admin_token().await;
     let body = json!({"actor": "wallets", "action": "kill"});
-    assert_eq!(node.post("/admin/faults", None, body.clone()).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        node.post("/admin/faults", None, body.clone()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let (s, v) = node.post("/admin/faults", Some(&ann), body).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
-    assert_eq!(node.get("/admin/actors", &ann).await.0, StatusCode::FORBIDDEN);
-    let (s, _) = node.fault(&admin, json!({"actor": "nope", "action": "kill"})).await;
+    assert_eq!(
+        node.get("/admin/actors", &ann).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, _) = node
+        .fault(&admin, json!({"actor": "nope", "action": "kill"}))
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = node.fault(&admin, json!({"actor": "wallets", "action": "explode"})).await;
+    let (s, _) = node
+        .fault(&admin, json!({"actor": "wallets", "action": "explode"}))
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let (s, _) = node.fault(&admin, json!({"actor": "wallets", "action": "fail_rate", "ratio": 2.0})).await;
+    let (s, _) = node
+        .fault(
+            &admin,
+            json!({"actor": "wallets", "action": "fail_rate", "ratio": 2.0}),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let a = node.actor(&admin, "wallets").await;
     assert_eq!(a["state"], "running");
     assert_eq!(a["restarts"], 0, "refused faults change nothing: {a}");
+}
+
+#[tokio::test]
+async fn killing_a_busy_actor_drops_its_batch_and_restarts_it_once() {
+    let node = Node::start().await;
+    let admin = node.admin_token().await;
+    let (ann, _) = node.register(&email("ann")).await;
+    let bob_email = email("bob");
+    let (bob, _) = node.register(&bob_email).await;
+    node.deposit(&ann, 10_000).await;
+    // Slow wallets down so a batch is mid-flight when the kill lands.
+    node.fault(
+        &admin,
+        json!({"actor": "wallets", "action": "delay", "ms": 150}),
+    )
+    .await;
+    let sends: Vec<_> = (0..6)
+        .map(|_| {
+            let (c, url, ann, to) = (
+                node.client.clone(),
+                node.url("/transfers"),
+                ann.clone(),
+                bob_email.clone(),
+            );
+            tokio::spawn(async move {
+                c.post(url)
+                    .bearer_auth(ann)
+                    .header("Prefer", "wait=20")
+                    .json(&json!({"to_email": to, "amount_cents": 11}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let (s, _) = node
+        .fault(
+            &admin,
+            json!({"actor": "wallets", "action": "kill", "down_ms": 200}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    for t in sends {
+        assert_eq!(t.await.unwrap(), StatusCode::CREATED);
+    }
+    node.call(
+        Method::DELETE,
+        "/admin/faults/wallets",
+        Some(&admin),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        node.balance(&bob).await,
+        66,
+        "the dropped batch was replayed, once"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let a = node.actor(&admin, "wallets").await;
+    assert_eq!(a["restarts"], 1, "one kill, one restart: {a}");
+    assert_eq!(a["state"], "running");
+}
+
+#[tokio::test]
+async fn a_mom_crash_after_persisting_is_invisible_to_the_caller() {
+    let node = Node::start().await;
+    let admin = node.admin_token().await;
+    let (ann, _) = node.register(&email("ann")).await;
+    let (s, _) = node
+        .fault(
+            &admin,
+            json!({"actor": "mom", "action": "crash_next", "count": 2}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    for i in 1..=3 {
+        let (s, v, _) = node
+            .call(
+                Method::POST,
+                "/wallet/deposit",
+                Some(&ann),
+                Some(json!({"amount_cents": 100})),
+                &[("Prefer", "wait=10")],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "deposit {i} through a crashing MOM: {v}");
+    }
+    assert_eq!(node.balance(&ann).await, 300, "each deposit exactly once");
+    let a = node.actor(&admin, "mom").await;
+    assert_eq!(a["restarts"], 2, "{a}");
+    assert_eq!(a["failures"], 2, "{a}");
 }

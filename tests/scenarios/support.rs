@@ -45,7 +45,14 @@ impl Node {
             .open(data.join("node.log"))
             .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailroom"))
-            .args(["serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--data"])
+            .args([
+                "serve",
+                "--http",
+                "127.0.0.1:0",
+                "--grpc",
+                "127.0.0.1:0",
+                "--data",
+            ])
             .arg(data)
             .env("MAILROOM_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("RUST_LOG", "info")
@@ -180,8 +187,12 @@ impl Node {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
-        self.post("/auth/login", None, json!({"email": email, "password": password}))
-            .await
+        self.post(
+            "/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
     }
 
     pub async fn admin_token(&self) -> String {
@@ -192,7 +203,11 @@ impl Node {
 
     pub async fn deposit(&self, token: &str, cents: i64) {
         let (s, v) = self
-            .post("/wallet/deposit", Some(token), json!({"amount_cents": cents}))
+            .post(
+                "/wallet/deposit",
+                Some(token),
+                json!({"amount_cents": cents}),
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "deposit: {v}");
     }

@@ -29,18 +29,32 @@ async fn register_login_and_the_usual_refusals() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
     let (s, v) = node
-        .post("/auth/register", None, json!({"email": ann, "password": PASSWORD, "name": "Again"}))
+        .post(
+            "/auth/register",
+            None,
+            json!({"email": ann, "password": PASSWORD, "name": "Again"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
 
     let (s, v) = node
-        .post("/auth/register", None, json!({"email": email("short"), "password": "short", "name": "S"}))
+        .post(
+            "/auth/register",
+            None,
+            json!({"email": email("short"), "password": "short", "name": "S"}),
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
 
     // PATCH name and password; the old password stops working.
     let (s, v, _) = node
-        .call(Method::PATCH, "/users/me", Some(&token), Some(json!({"name": "Ann B", "password": "a new password"})), &[])
+        .call(
+            Method::PATCH,
+            "/users/me",
+            Some(&token),
+            Some(json!({"name": "Ann B", "password": "a new password"})),
+            &[],
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["name"], "Ann B");
@@ -48,10 +62,15 @@ async fn register_login_and_the_usual_refusals() {
     assert_eq!(node.login(&ann, "a new password").await.0, StatusCode::OK);
 
     // DELETE: the account is gone, its email free again.
-    let (s, _, _) = node.call(Method::DELETE, "/users/me", Some(&token), None, &[]).await;
+    let (s, _, _) = node
+        .call(Method::DELETE, "/users/me", Some(&token), None, &[])
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(node.get("/users/me", &token).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(node.login(&ann, "a new password").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        node.login(&ann, "a new password").await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -76,7 +95,11 @@ async fn a_transfer_moves_money_once_and_notifies_the_recipient_once() {
 
     // By user id too.
     let (s, t2) = node
-        .post("/transfers", Some(&ann), json!({"to_user_id": bob_id, "amount_cents": 500, "note": "lunch"}))
+        .post(
+            "/transfers",
+            Some(&ann),
+            json!({"to_user_id": bob_id, "amount_cents": 500, "note": "lunch"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{t2}");
 
@@ -91,9 +114,18 @@ async fn a_transfer_moves_money_once_and_notifies_the_recipient_once() {
     assert_eq!(node.balance(&ann).await, 7_000);
 
     // Unknown recipient, self, zero: refused, nothing moves.
-    assert_eq!(node.transfer(&ann, &email("ghost"), 1).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(node.transfer(&ann, &ann_email, 1).await.0, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(node.transfer(&ann, &bob_email, 0).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        node.transfer(&ann, &email("ghost"), 1).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        node.transfer(&ann, &ann_email, 1).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        node.transfer(&ann, &bob_email, 0).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     assert_eq!(node.balance(&ann).await, 7_000);
 
     // Both see the transfers, newest first.
@@ -106,23 +138,39 @@ async fn a_transfer_moves_money_once_and_notifies_the_recipient_once() {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 
     // Exactly one notification per transfer, for the recipient.
-    crate::support::eventually(std::time::Duration::from_secs(10), "two notifications", || async {
-        node.notifications(&bob, "wallet.transfer.completed").await.len() >= 2
-    })
+    crate::support::eventually(
+        std::time::Duration::from_secs(10),
+        "two notifications",
+        || async {
+            node.notifications(&bob, "wallet.transfer.completed")
+                .await
+                .len()
+                >= 2
+        },
+    )
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let got = node.notifications(&bob, "wallet.transfer.completed").await;
     assert_eq!(got.len(), 2, "{got:?}");
-    assert!(got.iter().any(|n| n["body"].as_str().unwrap().contains("lunch")));
-    assert!(node.notifications(&ann, "wallet.transfer.completed").await.is_empty());
+    assert!(got
+        .iter()
+        .any(|n| n["body"].as_str().unwrap().contains("lunch")));
+    assert!(node
+        .notifications(&ann, "wallet.transfer.completed")
+        .await
+        .is_empty());
     assert_eq!(node.notifications(&bob, "user.registered").await.len(), 1);
 
     // Mark one read; someone else's id is 404.
     let id = got[0]["id"].as_str().unwrap();
-    let (s, n) = node.post(&format!("/notifications/{id}/read"), Some(&bob), json!({})).await;
+    let (s, n) = node
+        .post(&format!("/notifications/{id}/read"), Some(&bob), json!({}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{n}");
     assert_eq!(n["read"], true);
-    let (s, _) = node.post(&format!("/notifications/{id}/read"), Some(&ann), json!({})).await;
+    let (s, _) = node
+        .post(&format!("/notifications/{id}/read"), Some(&ann), json!({}))
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
@@ -135,8 +183,18 @@ async fn idempotency_keys_answer_the_first_result() {
     node.deposit(&ann, 1_000).await;
     let body = json!({"to_email": bob_email, "amount_cents": 100});
     let key = [("Idempotency-Key", "pay-bob-once")];
-    let (s1, t1, _) = node.call(Method::POST, "/transfers", Some(&ann), Some(body.clone()), &key).await;
-    let (s2, t2, _) = node.call(Method::POST, "/transfers", Some(&ann), Some(body), &key).await;
+    let (s1, t1, _) = node
+        .call(
+            Method::POST,
+            "/transfers",
+            Some(&ann),
+            Some(body.clone()),
+            &key,
+        )
+        .await;
+    let (s2, t2, _) = node
+        .call(Method::POST, "/transfers", Some(&ann), Some(body), &key)
+        .await;
     assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED));
     assert_eq!(t1["id"], t2["id"], "the repeat answers the first transfer");
     assert_eq!(node.balance(&ann).await, 900);
@@ -144,9 +202,19 @@ async fn idempotency_keys_answer_the_first_result() {
     // Keys are per user: Bob's same key is his own.
     node.deposit(&bob, 1).await;
     let (s, t3, _) = node
-        .call(Method::POST, "/transfers", Some(&bob), Some(json!({"to_email": bob_email, "amount_cents": 1})), &key)
+        .call(
+            Method::POST,
+            "/transfers",
+            Some(&bob),
+            Some(json!({"to_email": bob_email, "amount_cents": 1})),
+            &key,
+        )
         .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "self-transfer, not Ann's answer: {t3}");
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "self-transfer, not Ann's answer: {t3}"
+    );
 }
 
 #[tokio::test]
@@ -171,11 +239,68 @@ async fn health_readiness_metrics_and_openapi() {
     ] {
         assert!(metrics.contains(needle), "missing {needle} in /metrics");
     }
-    let doc: serde_json::Value = get("/api/v1/openapi.json").await.unwrap().json().await.unwrap();
-    for path in ["/api/v1/transfers", "/api/v1/admin/faults", "/api/v1/operations/{id}", "/api/v1/auth/register"] {
-        assert!(doc["paths"].get(path).is_some(), "{path} missing from OpenAPI");
+    let doc: serde_json::Value = get("/api/v1/openapi.json")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/transfers",
+        "/api/v1/admin/faults",
+        "/api/v1/operations/{id}",
+        "/api/v1/auth/register",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from OpenAPI"
+        );
     }
-    let ui = node.client.get(format!("{}/docs/", node.http)).send().await.unwrap();
+    let ui = node
+        .client
+        .get(format!("{}/docs/", node.http))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ui.status(), StatusCode::OK);
-    assert!(ui.text().await.unwrap().contains("swagger"), "Swagger UI is served offline");
+    assert!(
+        ui.text().await.unwrap().contains("swagger"),
+        "Swagger UI is served offline"
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_registration_key_never_hands_out_someone_elses_account() {
+    let node = Node::start().await;
+    let victim = email("victim");
+    let key = [("Idempotency-Key", "signup-1")];
+    let body = json!({"email": victim, "password": PASSWORD, "name": "Victim"});
+    let (s, first, _) = node
+        .call(
+            Method::POST,
+            "/auth/register",
+            None,
+            Some(body.clone()),
+            &key,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    // The same caller retrying (same email and password) gets the same account.
+    let (s, again, _) = node
+        .call(Method::POST, "/auth/register", None, Some(body), &key)
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{again}");
+    assert_eq!(again["user"]["id"], first["user"]["id"]);
+    // Someone else replaying the key gets no token for the victim.
+    let attacker = json!({"email": email("mallory"), "password": "another password", "name": "M"});
+    let (s, v, _) = node
+        .call(Method::POST, "/auth/register", None, Some(attacker), &key)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert!(v.get("token").is_none());
+    let wrong_pw = json!({"email": victim, "password": "not the password", "name": "Victim"});
+    let (s, v, _) = node
+        .call(Method::POST, "/auth/register", None, Some(wrong_pw), &key)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
 }

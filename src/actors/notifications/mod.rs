@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    users::UserRegistered,
-    wallets::TransferCompleted,
-    Effects, Failure, Incoming, Service,
+    users::UserRegistered, wallets::TransferCompleted, Effects, Failure, Incoming, Service,
 };
 use crate::{
     mom::{Command, Event, Query},
@@ -101,7 +99,10 @@ impl Service for Notifications {
             TransferCompleted::TOPIC => {
                 let e: TransferCompleted = msg.decode()?;
                 let t = &e.transfer;
-                let from = e.from_email.clone().unwrap_or_else(|| t.from_user_id.to_string());
+                let from = e
+                    .from_email
+                    .clone()
+                    .unwrap_or_else(|| t.from_user_id.to_string());
                 let mut body = format!("{from} sent you {}.", dollars(t.amount_cents));
                 if let Some(note) = &t.note {
                     body.push_str(&format!(" Note: {note}"));
@@ -125,9 +126,9 @@ impl Service for Notifications {
                     .ok_or_else(|| Problem::not_found("no such notification"))?;
                 Effects::reply(&n)
             }
-            other => Err(
-                Problem::bad_request(format!("notifications does not handle `{other}`")).into(),
-            ),
+            other => {
+                Err(Problem::bad_request(format!("notifications does not handle `{other}`")).into())
+            }
         }
     }
 }

@@ -62,7 +62,10 @@ impl NotificationStore<'_> {
     /// Newest first.
     pub fn list(&mut self, user_id: Uuid, page: Page) -> QueryResult<Paged<NotificationView>> {
         let mine = notifications::user_id.eq(user_id.to_string());
-        let total: i64 = notifications::table.filter(mine.clone()).count().get_result(self.0)?;
+        let total: i64 = notifications::table
+            .filter(mine.clone())
+            .count()
+            .get_result(self.0)?;
         let rows: Vec<Row> = notifications::table
             .filter(mine)
             .order((notifications::created_at.desc(), notifications::id.desc()))

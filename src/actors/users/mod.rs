@@ -182,15 +182,16 @@ pub fn normalize_email(email: &str) -> String {
 pub fn validate_email(email: &str) -> Result<(), Problem> {
     let ok = email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| {
-                !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-            });
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        });
     if ok {
         Ok(())
     } else {
-        Err(UserError::Invalid("email must look like name@domain (at most 254 characters)".into()).into())
+        Err(
+            UserError::Invalid("email must look like name@domain (at most 254 characters)".into())
+                .into(),
+        )
     }
 }
 
@@ -216,6 +217,11 @@ pub fn validate_password(password: &str) -> Result<(), Problem> {
 // ---- flows the edges call ----------------------------------------------------
 
 /// Validates, hashes the password off the async workers, and registers.
+///
+/// Registration is anonymous, so an `Idempotency-Key` cannot be scoped to a
+/// caller: a keyed answer is only returned (and a session only issued by
+/// the edge) to a caller who proves the account's email and password —
+/// otherwise someone replaying another's key would be handed their account.
 pub async fn register(
     mom: &Mom,
     email: &str,
@@ -228,14 +234,34 @@ pub async fn register(
     validate_email(&email)?;
     validate_name(name)?;
     validate_password(&password)?;
-    let password_hash = auth::hash_password(password).await?;
+    let keyed = opts.idempotency_key.is_some();
+    let wait = opts.wait;
+    let password_hash = auth::hash_password(password.clone()).await?;
     let cmd = Register {
-        email,
+        email: email.clone(),
         name: name.trim().to_owned(),
         password_hash,
         role,
     };
-    mom.execute(&cmd, opts).await
+    let res = mom.execute(&cmd, opts).await?;
+    if let (true, Executed::Done(user)) = (keyed, &res) {
+        let proven = user.email == email
+            && login(
+                mom,
+                &email,
+                password,
+                wait.max(std::time::Duration::from_secs(2)),
+            )
+            .await
+            .is_ok_and(|u| u.id == user.id);
+        if !proven {
+            return Err(Problem::conflict(
+                "this Idempotency-Key was already used for a different registration",
+            )
+            .into());
+        }
+    }
+    Ok(res)
 }
 
 /// Checks credentials; the same answer for an unknown email and a wrong
@@ -330,7 +356,11 @@ impl Service for Users {
                 let cmd: UpdateUser = msg.decode()?;
                 cmd.validate()?;
                 let user = store
-                    .update(cmd.user_id, cmd.name.as_deref(), cmd.password_hash.as_deref())?
+                    .update(
+                        cmd.user_id,
+                        cmd.name.as_deref(),
+                        cmd.password_hash.as_deref(),
+                    )?
                     .ok_or(UserError::NotFound)?;
                 Ok(Effects::reply(&user)?.publish(&UserUpdated {
                     user_id: user.id,

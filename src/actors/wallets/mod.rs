@@ -124,7 +124,11 @@ impl Command for Transfer {
     type Reply = TransferView;
     fn validate(&self) -> Result<(), Problem> {
         check_amount(self.amount_cents)?;
-        if self.note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE) {
+        if self
+            .note
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > MAX_NOTE)
+        {
             return Err(WalletError::NoteTooLong.into());
         }
         if self.to == Recipient::UserId(self.from_user_id) {
@@ -199,7 +203,9 @@ impl Service for Wallets {
             Deposit::KIND => {
                 let cmd: Deposit = msg.decode()?;
                 cmd.validate()?;
-                let account = store.open_account(cmd.user_id)?.ok_or(WalletError::NoWallet)?;
+                let account = store
+                    .open_account(cmd.user_id)?
+                    .ok_or(WalletError::NoWallet)?;
                 let balance = account
                     .balance_cents
                     .checked_add(cmd.amount_cents)
@@ -264,7 +270,9 @@ impl Service for Wallets {
             }
             GetWallet::KIND => {
                 let q: GetWallet = msg.decode()?;
-                let account = store.open_account(q.user_id)?.ok_or(WalletError::NoWallet)?;
+                let account = store
+                    .open_account(q.user_id)?
+                    .ok_or(WalletError::NoWallet)?;
                 Effects::reply(&WalletView {
                     balance_cents: account.balance_cents,
                     currency: CURRENCY.into(),
@@ -284,9 +292,7 @@ impl Service for Wallets {
                 store.close(e.user_id)?;
                 Effects::reply(&())
             }
-            other => {
-                Err(Problem::bad_request(format!("wallets does not handle `{other}`")).into())
-            }
+            other => Err(Problem::bad_request(format!("wallets does not handle `{other}`")).into()),
         }
     }
 }

@@ -102,7 +102,13 @@ impl WalletStore<'_> {
             .map(|_| ())
     }
 
-    pub fn record_deposit(&mut self, id: Uuid, user_id: Uuid, amount: i64, at: i64) -> QueryResult<()> {
+    pub fn record_deposit(
+        &mut self,
+        id: Uuid,
+        user_id: Uuid,
+        amount: i64,
+        at: i64,
+    ) -> QueryResult<()> {
         diesel::insert_into(deposits::table)
             .values((
                 deposits::id.eq(id.to_string()),
