@@ -9,6 +9,13 @@ const PROTOS: &[&str] = &[
     "mailroom/notifications/v1/notifications.proto",
     "mailroom/admin/v1/admin.proto",
     "mailroom/operations/v1/operations.proto",
+    "mailroom/catalog/v1/catalog.proto",
+    "mailroom/inventory/v1/inventory.proto",
+    "mailroom/cart/v1/cart.proto",
+    "mailroom/orders/v1/orders.proto",
+    "mailroom/payments/v1/payments.proto",
+    "mailroom/shipping/v1/shipping.proto",
+    "mailroom/analytics/v1/analytics.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -30,6 +30,7 @@ use diesel::{
     SqliteConnection,
 };
 use hdrhistogram::Histogram;
+use prometheus::core::Metric as _;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -46,6 +47,9 @@ use crate::{
 const WAIT: Duration = Duration::from_secs(30);
 /// How long to wait for the bench actor to register.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A journal commit slower than this is a stall (a bucket bound of the
+/// `mom_journal_commit_seconds` histogram).
+const SLOW_COMMIT: Duration = Duration::from_millis(16);
 /// Linux reports `/proc` CPU times in `USER_HZ` ticks, 100/s on every
 /// mainstream architecture.
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -345,6 +349,8 @@ struct JournalSnapshot {
     commits: u64,
     /// Seconds spent applying and committing groups.
     commit_seconds: f64,
+    /// Commits that took longer than [`SLOW_COMMIT`] (from the histogram's buckets).
+    slow_commits: u64,
 }
 
 impl JournalSnapshot {
@@ -354,6 +360,18 @@ impl JournalSnapshot {
             requests: m.journal_group_size.get_sample_sum(),
             commits: m.journal_group_size.get_sample_count(),
             commit_seconds: m.journal_commit_seconds.get_sample_sum(),
+            slow_commits: {
+                let proto = m.journal_commit_seconds.metric();
+                let h = proto.get_histogram();
+                let fast = h
+                    .get_bucket()
+                    .iter()
+                    .filter(|b| b.upper_bound() <= SLOW_COMMIT.as_secs_f64() + 1e-9)
+                    .map(|b| b.cumulative_count())
+                    .max()
+                    .unwrap_or(0);
+                h.get_sample_count().saturating_sub(fast)
+            },
         }
     }
 }
@@ -375,6 +393,8 @@ struct JournalUse {
     commit_ms: f64,
     /// Writer time (apply + commit) per envelope, in µs.
     writer_us_per_envelope: f64,
+    /// Commits slower than [`SLOW_COMMIT`].
+    slow_commits: u64,
 }
 
 impl JournalUse {
@@ -390,6 +410,7 @@ impl JournalUse {
             commit_ms: (b.commit_seconds - a.commit_seconds) * 1e3 / commits.max(1) as f64,
             writer_us_per_envelope: (b.commit_seconds - a.commit_seconds) * 1e6
                 / envelopes.max(1) as f64,
+            slow_commits: b.slow_commits.saturating_sub(a.slow_commits),
         }
     }
 }
@@ -416,17 +437,12 @@ async fn throughput(args: &MomBenchArgs, dir: &Path) -> anyhow::Result<Throughpu
 
     let journal_before = JournalSnapshot::now();
     let cpu_before = thread_cpu();
-    let machine_before = machine_busy_ticks();
+    let machine = MachineWindow::start();
     let started = Instant::now();
     let (done, failed, first_error) = drive(&rig.mom, &cmd, args.envelopes, args.concurrency).await;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = rig.threads.share(&cpu_before, &thread_cpu(), seconds);
-    let others = match (machine_before, machine_busy_ticks()) {
-        (Some(a), Some(b)) => {
-            (b.saturating_sub(a) as f64 / TICKS_PER_SECOND / seconds - cpu.total()).max(0.0)
-        }
-        _ => f64::NAN,
-    };
+    let others = machine.others(seconds);
     let journal = JournalUse::between(journal_before, JournalSnapshot::now(), done, seconds);
     Ok(Throughput {
         done,
@@ -451,6 +467,8 @@ struct Latency {
     p99_ms: f64,
     max_ms: f64,
     journal: JournalUse,
+    /// CPU the rest of the machine used meanwhile (share of one core).
+    others: f64,
 }
 
 /// Offers `--rate` envelopes/s for `--seconds` on a fixed schedule; each
@@ -466,6 +484,7 @@ async fn latency(args: &MomBenchArgs, dir: &Path) -> anyhow::Result<Latency> {
     let total = args.rate.saturating_mul(args.seconds);
     let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
     let journal_before = JournalSnapshot::now();
+    let machine = MachineWindow::start();
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
     let mut sent = 0u64;
@@ -516,6 +535,7 @@ async fn latency(args: &MomBenchArgs, dir: &Path) -> anyhow::Result<Latency> {
         p99_ms: ms(0.99),
         max_ms: histogram.max() as f64 / 1000.0,
         journal: JournalUse::between(journal_before, JournalSnapshot::now(), done, seconds),
+        others: machine.others(seconds),
     })
 }
 
@@ -551,6 +571,48 @@ fn thread_cpu() -> Vec<ThreadCpu> {
             })
         })
         .collect()
+}
+
+/// CPU used by other processes over a window: the machine's busy ticks
+/// minus this process's.
+struct MachineWindow {
+    machine: Option<u64>,
+    process: Option<u64>,
+}
+
+impl MachineWindow {
+    fn start() -> Self {
+        Self {
+            machine: machine_busy_ticks(),
+            process: process_ticks(),
+        }
+    }
+
+    /// Share of one core; NaN where `/proc` is not readable.
+    fn others(&self, seconds: f64) -> f64 {
+        match (
+            self.machine,
+            machine_busy_ticks(),
+            self.process,
+            process_ticks(),
+        ) {
+            (Some(m0), Some(m1), Some(p0), Some(p1)) => {
+                let other = m1.saturating_sub(m0).saturating_sub(p1.saturating_sub(p0));
+                other as f64 / TICKS_PER_SECOND / seconds
+            }
+            _ => f64::NAN,
+        }
+    }
+}
+
+/// This process's CPU ticks (user + system, all threads, dead ones too).
+fn process_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 2..)?
+        .split_whitespace()
+        .collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
 /// Busy CPU ticks of the whole machine (all cores), from `/proc/stat`.
@@ -714,7 +776,7 @@ fn print_report(args: &MomBenchArgs, parent: &Path, runs: &[RunResult]) {
     );
     println!();
     println!(
-        "  {:>3}  {:>12}  {:>11}  {:>6}  {:>8}  {:>7}  {:>9}  {:>8}  {:>8}  {:>8}  {:>8}  {:>9}",
+        "  {:>3}  {:>12}  {:>11}  {:>6}  {:>8}  {:>7}  {:>9}  {:>8}  {:>8}  {:>8}  {:>8}  {:>9}  {:>9}  {:>5}",
         "run",
         "baseline/s",
         "mom env/s",
@@ -726,11 +788,13 @@ fn print_report(args: &MomBenchArgs, parent: &Path, runs: &[RunResult]) {
         "p90 ms",
         "p99 ms",
         "max ms",
-        "achieved"
+        "achieved",
+        "other CPU",
+        "(lat)"
     );
     for (i, r) in runs.iter().enumerate() {
         println!(
-            "  {:>3}  {:>12}  {:>11}  {:>5.1}x  {:>8.1}  {:>7.1}  {:>9.3}  {:>8.2}  {:>8.2}  {:>8.2}  {:>8.2}  {:>9}",
+            "  {:>3}  {:>12}  {:>11}  {:>5.1}x  {:>8.1}  {:>7.1}  {:>9.3}  {:>8.2}  {:>8.2}  {:>8.2}  {:>8.2}  {:>9}  {:>7.0} %  {:>3.0} %",
             i + 1,
             thousands(r.baseline.per_second()),
             thousands(r.throughput.per_second),
@@ -743,6 +807,8 @@ fn print_report(args: &MomBenchArgs, parent: &Path, runs: &[RunResult]) {
             r.latency.p99_ms,
             r.latency.max_ms,
             thousands(r.latency.achieved),
+            r.throughput.others * 100.0,
+            r.latency.others * 100.0,
         );
     }
     println!();
@@ -762,6 +828,7 @@ fn print_report(args: &MomBenchArgs, parent: &Path, runs: &[RunResult]) {
     let three = |x: f64| format!("{x:.3}");
     let pct = |x: f64| format!("{:.0} %", x * 100.0);
     let us = |x: f64| format!("{x:.1} µs");
+    let count = |x: f64| format!("{x:.0}");
     row(
         "baseline: 1 txn + fsync per message",
         spread(runs.iter().map(|r| r.baseline.per_second())),
@@ -816,6 +883,14 @@ fn print_report(args: &MomBenchArgs, parent: &Path, runs: &[RunResult]) {
         ),
         &us,
     );
+    row(
+        &format!("journal commits over {} ms", SLOW_COMMIT.as_millis()),
+        spread(
+            runs.iter()
+                .map(|r| r.throughput.journal.slow_commits as f64),
+        ),
+        &count,
+    );
     println!();
     println!(
         "    latency at {}/s offered ({} per run), scheduled submit → Done:",
@@ -851,6 +926,15 @@ fn print_report(args: &MomBenchArgs, parent: &Path, runs: &[RunResult]) {
         spread(runs.iter().map(|r| r.latency.journal.commit_ms)),
         &ms,
     );
+    row(
+        &format!("  journal commits over {} ms", SLOW_COMMIT.as_millis()),
+        spread(runs.iter().map(|r| r.latency.journal.slow_commits as f64)),
+        &count,
+    );
+    let others = spread(runs.iter().map(|r| r.latency.others));
+    if !others.median.is_nan() {
+        row("  other processes on the machine (CPU)", others, &pct);
+    }
     if runs.iter().any(|r| r.throughput.cpu.total() > 0.0) {
         println!();
         println!(

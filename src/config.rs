@@ -69,6 +69,9 @@ pub struct ServeArgs {
     /// Session token lifetime, in seconds.
     #[arg(long, env = "MAILROOM_TOKEN_TTL_S", default_value_t = 86_400)]
     pub token_ttl_s: u64,
+    /// Do not seed the demo catalog (a few dozen books with stock) on first start.
+    #[arg(long, env = "MAILROOM_NO_SEED")]
+    pub no_seed: bool,
     /// How long done envelopes (operations, idempotency keys) are kept, in hours.
     #[arg(long, env = "MAILROOM_RETENTION_H", default_value_t = 24)]
     pub retention_h: u64,
@@ -94,6 +97,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("wait_ms", &self.wait_ms)
             .field("token_ttl_s", &self.token_ttl_s)
             .field("retention_h", &self.retention_h)
+            .field("no_seed", &self.no_seed)
             .finish()
     }
 }

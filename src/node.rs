@@ -53,6 +53,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         default_wait: Duration::from_millis(args.wait_ms),
     });
     bootstrap_admin(&ctx, &args).await?;
+    if !args.no_seed {
+        actors::catalog::seed_demo(&ctx.mom).await?;
+    }
 
     let (http, addrs) = crate::http::server(ctx.clone(), args.http)
         .with_context(|| format!("binding REST on {}", args.http))?;

@@ -5,9 +5,16 @@
 //! A service never calls another service: it returns [`Effects`] — its reply,
 //! the events it publishes, the commands it sends — and the MOM persists
 //! them in the same journal transaction that marks the input done.
+pub mod analytics;
+pub mod cart;
+pub mod catalog;
 pub mod control;
+pub mod inventory;
 pub mod notifications;
+pub mod orders;
+pub mod payments;
 pub mod runtime;
+pub mod shipping;
 pub mod supervision;
 pub mod users;
 pub mod wallets;
@@ -70,6 +77,17 @@ impl Effects {
         self.publish.push(Publish {
             topic: E::TOPIC.into(),
             payload: serde_json::to_string(event).expect("events serialize"),
+        });
+        self
+    }
+
+    /// Sends a command to another service (a saga step or its reply). It
+    /// is journaled with this message's completion, exactly once.
+    pub fn send<C: crate::mom::Command>(mut self, cmd: &C) -> Self {
+        self.send.push(Dispatch {
+            destination: C::DESTINATION.into(),
+            kind: C::KIND.into(),
+            payload: serde_json::to_string(cmd).expect("commands serialize"),
         });
         self
     }
@@ -142,6 +160,41 @@ pub fn start_all(mom: &Mom, data: &Path) -> anyhow::Result<()> {
             4,
         )?,
     );
+    runtime::start(
+        mom,
+        catalog::Catalog::default(),
+        store::open(&data.join("catalog.db"), store::migrations::CATALOG, 4)?,
+    );
+    runtime::start(
+        mom,
+        inventory::Inventory::default(),
+        store::open(&data.join("inventory.db"), store::migrations::INVENTORY, 4)?,
+    );
+    runtime::start(
+        mom,
+        cart::Cart::default(),
+        store::open(&data.join("cart.db"), store::migrations::CART, 4)?,
+    );
+    runtime::start(
+        mom,
+        orders::Orders::default(),
+        store::open(&data.join("orders.db"), store::migrations::ORDERS, 4)?,
+    );
+    runtime::start(
+        mom,
+        payments::Payments::default(),
+        store::open(&data.join("payments.db"), store::migrations::PAYMENTS, 4)?,
+    );
+    runtime::start(
+        mom,
+        shipping::Shipping::default(),
+        store::open(&data.join("shipping.db"), store::migrations::SHIPPING, 4)?,
+    );
+    runtime::start(
+        mom,
+        analytics::Analytics::default(),
+        store::open(&data.join("analytics.db"), store::migrations::ANALYTICS, 4)?,
+    );
     Ok(())
 }
 
@@ -151,4 +204,11 @@ pub const ACTORS: &[&str] = &[
     users::Users::NAME,
     wallets::Wallets::NAME,
     notifications::Notifications::NAME,
+    catalog::Catalog::NAME,
+    inventory::Inventory::NAME,
+    cart::Cart::NAME,
+    orders::Orders::NAME,
+    payments::Payments::NAME,
+    shipping::Shipping::NAME,
+    analytics::Analytics::NAME,
 ];

@@ -8,8 +8,15 @@
 //! `DEADLINE_EXCEEDED` with its operation id in `x-operation-id` metadata
 //! (poll `Operations/GetOperation`); `UNAVAILABLE` means nothing was recorded.
 pub mod admin;
+pub mod analytics;
+pub mod cart;
+pub mod catalog;
+pub mod inventory;
 pub mod notifications;
 pub mod operations;
+pub mod orders;
+pub mod payments;
+pub mod shipping;
 pub mod status;
 pub mod users;
 pub mod wallets;
@@ -48,6 +55,27 @@ pub mod pb {
     }
     pub mod operations {
         tonic::include_proto!("mailroom.operations.v1");
+    }
+    pub mod catalog {
+        tonic::include_proto!("mailroom.catalog.v1");
+    }
+    pub mod inventory {
+        tonic::include_proto!("mailroom.inventory.v1");
+    }
+    pub mod cart {
+        tonic::include_proto!("mailroom.cart.v1");
+    }
+    pub mod orders {
+        tonic::include_proto!("mailroom.orders.v1");
+    }
+    pub mod payments {
+        tonic::include_proto!("mailroom.payments.v1");
+    }
+    pub mod shipping {
+        tonic::include_proto!("mailroom.shipping.v1");
+    }
+    pub mod analytics {
+        tonic::include_proto!("mailroom.analytics.v1");
     }
     /// Every mailroom .proto, encoded, for reflection.
     pub const DESCRIPTOR: &[u8] = tonic::include_file_descriptor_set!("mailroom_descriptor");
@@ -236,6 +264,41 @@ pub async fn serve(
     health
         .set_serving::<OperationsServer<operations::OperationsGrpc>>()
         .await;
+    let catalog = pb::catalog::catalog_server::CatalogServer::new(catalog::CatalogGrpc(ctx.clone()))
+        .max_decoding_message_size(MAX_MESSAGE);
+    health
+        .set_serving::<pb::catalog::catalog_server::CatalogServer<catalog::CatalogGrpc>>()
+        .await;
+    let inventory = pb::inventory::inventory_server::InventoryServer::new(inventory::InventoryGrpc(ctx.clone()))
+        .max_decoding_message_size(MAX_MESSAGE);
+    health
+        .set_serving::<pb::inventory::inventory_server::InventoryServer<inventory::InventoryGrpc>>()
+        .await;
+    let cart = pb::cart::cart_server::CartServer::new(cart::CartGrpc(ctx.clone()))
+        .max_decoding_message_size(MAX_MESSAGE);
+    health
+        .set_serving::<pb::cart::cart_server::CartServer<cart::CartGrpc>>()
+        .await;
+    let orders = pb::orders::orders_server::OrdersServer::new(orders::OrdersGrpc(ctx.clone()))
+        .max_decoding_message_size(MAX_MESSAGE);
+    health
+        .set_serving::<pb::orders::orders_server::OrdersServer<orders::OrdersGrpc>>()
+        .await;
+    let payments = pb::payments::payments_server::PaymentsServer::new(payments::PaymentsGrpc(ctx.clone()))
+        .max_decoding_message_size(MAX_MESSAGE);
+    health
+        .set_serving::<pb::payments::payments_server::PaymentsServer<payments::PaymentsGrpc>>()
+        .await;
+    let shipping = pb::shipping::shipping_server::ShippingServer::new(shipping::ShippingGrpc(ctx.clone()))
+        .max_decoding_message_size(MAX_MESSAGE);
+    health
+        .set_serving::<pb::shipping::shipping_server::ShippingServer<shipping::ShippingGrpc>>()
+        .await;
+    let analytics = pb::analytics::analytics_server::AnalyticsServer::new(analytics::AnalyticsGrpc(ctx.clone()))
+        .max_decoding_message_size(MAX_MESSAGE);
+    health
+        .set_serving::<pb::analytics::analytics_server::AnalyticsServer<analytics::AnalyticsGrpc>>()
+        .await;
     tonic::transport::Server::builder()
         .layer(tower::layer::layer_fn(|inner| Metered { inner }))
         .add_service(health_service)
@@ -246,6 +309,13 @@ pub async fn serve(
         .add_service(notifications)
         .add_service(admin)
         .add_service(operations)
+        .add_service(catalog)
+        .add_service(inventory)
+        .add_service(cart)
+        .add_service(orders)
+        .add_service(payments)
+        .add_service(shipping)
+        .add_service(analytics)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,

@@ -2,10 +2,17 @@
 //! the typed command or query, hand it to the MOM, map the answer (or the
 //! 202 operation) back. Errors are problem+json via [`error`].
 pub mod admin;
+pub mod analytics;
+pub mod cart;
+pub mod catalog;
 pub mod error;
 pub mod extract;
+pub mod inventory;
 pub mod notifications;
 pub mod openapi;
+pub mod orders;
+pub mod payments;
+pub mod shipping;
 pub mod users;
 pub mod wallets;
 
@@ -18,7 +25,6 @@ use actix_web::{
 };
 use futures::FutureExt as _;
 use tracing_actix_web::TracingLogger;
-use utoipa::OpenApi as _;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{actors::supervision::ActorState, node::NodeCtx, problem::Problem};
@@ -31,7 +37,7 @@ pub const MAX_BODY: usize = 1 << 20;
 /// the bound addresses (port 0 resolved).
 pub fn server(ctx: Arc<NodeCtx>, addr: SocketAddr) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let data = web::Data::from(ctx);
-    let openapi = openapi::ApiDoc::openapi();
+    let openapi = openapi::document();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
@@ -78,6 +84,13 @@ pub fn server(ctx: Arc<NodeCtx>, addr: SocketAddr) -> std::io::Result<(Server, V
                     .configure(users::routes)
                     .configure(wallets::routes)
                     .configure(notifications::routes)
+                    .configure(catalog::routes)
+                    .configure(inventory::routes)
+                    .configure(cart::routes)
+                    .configure(orders::routes)
+                    .configure(payments::routes)
+                    .configure(shipping::routes)
+                    .configure(analytics::routes)
                     .configure(admin::routes),
             )
             .default_service(web::to(not_found))

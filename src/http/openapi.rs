@@ -4,7 +4,10 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use super::{admin, error::ProblemBody, notifications, users, wallets};
+use super::{
+    admin, analytics, cart, catalog, error::ProblemBody, inventory, notifications, orders, payments,
+    shipping, users, wallets,
+};
 use crate::{
     actors::{
         control::{ActorInfo, FaultRequest},
@@ -59,3 +62,20 @@ impl Modify for BearerAuth {
     )
 )]
 pub struct ApiDoc;
+
+/// The whole document: the base above plus every service's own part.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    for part in [
+        catalog::Api::openapi(),
+        inventory::Api::openapi(),
+        cart::Api::openapi(),
+        orders::Api::openapi(),
+        payments::Api::openapi(),
+        shipping::Api::openapi(),
+        analytics::Api::openapi(),
+    ] {
+        doc.merge(part);
+    }
+    doc
+}

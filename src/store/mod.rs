@@ -26,6 +26,13 @@ pub mod migrations {
     pub const USERS: EmbeddedMigrations = embed_migrations!("migrations/users");
     pub const WALLETS: EmbeddedMigrations = embed_migrations!("migrations/wallets");
     pub const NOTIFICATIONS: EmbeddedMigrations = embed_migrations!("migrations/notifications");
+    pub const CATALOG: EmbeddedMigrations = embed_migrations!("migrations/catalog");
+    pub const INVENTORY: EmbeddedMigrations = embed_migrations!("migrations/inventory");
+    pub const CART: EmbeddedMigrations = embed_migrations!("migrations/cart");
+    pub const ORDERS: EmbeddedMigrations = embed_migrations!("migrations/orders");
+    pub const PAYMENTS: EmbeddedMigrations = embed_migrations!("migrations/payments");
+    pub const SHIPPING: EmbeddedMigrations = embed_migrations!("migrations/shipping");
+    pub const ANALYTICS: EmbeddedMigrations = embed_migrations!("migrations/analytics");
 }
 
 /// The pragmas every connection gets.

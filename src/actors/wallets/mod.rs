@@ -161,6 +161,35 @@ impl Query for ListTransfers {
     type Reply = Paged<TransferView>;
 }
 
+/// From `payments`: debit the buyer for an order (at most once per order).
+/// Replies `payments::WalletDebited` or `payments::WalletDebitFailed`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Debit {
+    pub order_id: Uuid,
+    pub user_id: Uuid,
+    pub amount_cents: i64,
+}
+
+impl Command for Debit {
+    const DESTINATION: &'static str = Wallets::NAME;
+    const KIND: &'static str = "debit";
+    type Reply = ();
+}
+
+/// From `payments`: give an order's debit back (a refund; at most once).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Credit {
+    pub order_id: Uuid,
+    pub user_id: Uuid,
+    pub amount_cents: i64,
+}
+
+impl Command for Credit {
+    const DESTINATION: &'static str = Wallets::NAME;
+    const KIND: &'static str = "credit";
+    type Reply = ();
+}
+
 // ---- events --------------------------------------------------------------
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
