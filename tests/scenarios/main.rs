@@ -3,8 +3,12 @@
 //! checks mailroom's promise — no acknowledged request lost, no effect
 //! applied twice.
 mod bad_input;
+mod catalog;
+mod commerce;
 mod crash;
 mod faults;
 mod grpc;
+mod inventory;
+mod payments;
 mod support;
 mod users_wallets;
