@@ -76,7 +76,7 @@ impl Service for BenchService {
     }
 }
 
-/// The bench command; its JSON is exactly `--payload` bytes.
+/// The bench command; its JSON is `--payload` bytes (11 at least).
 #[derive(Debug, Clone, Serialize)]
 struct Echo {
     data: String,
@@ -111,6 +111,10 @@ pub fn mom(args: MomBenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
     anyhow::ensure!(args.rate >= 1, "--rate must be at least 1");
     anyhow::ensure!(args.seconds >= 1, "--seconds must be at least 1");
+    anyhow::ensure!(
+        args.baseline_seconds >= 1,
+        "--baseline-seconds must be at least 1"
+    );
     let parent = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let runs = actix::System::new().block_on(run_all(&args, &parent))?;
@@ -332,6 +336,10 @@ async fn drive(
     total
 }
 
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 fn describe(r: Result<Executed<()>, crate::mom::MomError>) -> String {
     match r {
         Ok(Executed::Done(())) => "done".into(),
@@ -466,15 +474,20 @@ struct Latency {
     p90_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+    /// How late submissions left against their schedule (timer
+    /// granularity, a busy client thread).
+    lag_p99_ms: f64,
+    lag_max_ms: f64,
     journal: JournalUse,
     /// CPU the rest of the machine used meanwhile (share of one core).
     others: f64,
 }
 
 /// Offers `--rate` envelopes/s for `--seconds` on a fixed schedule; each
-/// submission is its own task, and its latency runs from its *scheduled*
-/// time to `Done` (so a stalled client cannot hide a stall: no coordinated
-/// omission).
+/// submission is its own task (a slow one does not delay the next), and its
+/// latency runs from submission to `Done`. How late each submission left
+/// against its schedule is recorded too, so a client that fell behind (and
+/// would hide the MOM's stalls) shows.
 async fn latency(args: &MomBenchArgs, dir: &Path) -> anyhow::Result<Latency> {
     let rig = start_rig(dir).await?;
     let cmd = Rc::new(Echo::sized(args.payload));
@@ -487,15 +500,18 @@ async fn latency(args: &MomBenchArgs, dir: &Path) -> anyhow::Result<Latency> {
     let machine = MachineWindow::start();
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    let mut lag = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     let mut sent = 0u64;
     while sent < total {
         let due = ((start.elapsed().as_secs_f64() * args.rate as f64) as u64 + 1).min(total);
         while sent < due {
             let scheduled = start + interval.mul_f64(sent as f64);
+            let submitted = Instant::now();
+            lag.saturating_record(micros(submitted.saturating_duration_since(scheduled)));
             let (mom, cmd) = (rig.mom.clone(), cmd.clone());
             tasks.push(actix::spawn(async move {
                 match mom.execute(&*cmd, exec_options()).await {
-                    Ok(Executed::Done(())) => Ok(scheduled.elapsed()),
+                    Ok(Executed::Done(())) => Ok(submitted.elapsed()),
                     other => Err(describe(other)),
                 }
             }));
@@ -511,7 +527,7 @@ async fn latency(args: &MomBenchArgs, dir: &Path) -> anyhow::Result<Latency> {
         match t {
             Ok(Ok(latency)) => {
                 done += 1;
-                histogram.saturating_record(latency.as_micros().try_into().unwrap_or(u64::MAX));
+                histogram.saturating_record(micros(latency));
             }
             Ok(Err(e)) => {
                 failed += 1;
@@ -534,6 +550,8 @@ async fn latency(args: &MomBenchArgs, dir: &Path) -> anyhow::Result<Latency> {
         p90_ms: ms(0.90),
         p99_ms: ms(0.99),
         max_ms: histogram.max() as f64 / 1000.0,
+        lag_p99_ms: lag.value_at_quantile(0.99) as f64 / 1000.0,
+        lag_max_ms: lag.max() as f64 / 1000.0,
         journal: JournalUse::between(journal_before, JournalSnapshot::now(), done, seconds),
         others: machine.others(seconds),
     })
@@ -893,7 +911,7 @@ fn print_report(args: &MomBenchArgs, parent: &Path, runs: &[RunResult]) {
     );
     println!();
     println!(
-        "    latency at {}/s offered ({} per run), scheduled submit → Done:",
+        "    latency at {}/s offered ({} per run), submit → Done:",
         thousands(args.rate as f64),
         thousands(runs.first().map_or(0, |r| r.latency.offered) as f64)
     );
@@ -901,6 +919,16 @@ fn print_report(args: &MomBenchArgs, parent: &Path, runs: &[RunResult]) {
     row("  p90", spread(runs.iter().map(|r| r.latency.p90_ms)), &ms);
     row("  p99", spread(runs.iter().map(|r| r.latency.p99_ms)), &ms);
     row("  max", spread(runs.iter().map(|r| r.latency.max_ms)), &ms);
+    row(
+        "  client schedule lag, p99",
+        spread(runs.iter().map(|r| r.latency.lag_p99_ms)),
+        &ms,
+    );
+    row(
+        "  client schedule lag, max",
+        spread(runs.iter().map(|r| r.latency.lag_max_ms)),
+        &ms,
+    );
     row(
         "  achieved",
         spread(runs.iter().map(|r| r.latency.achieved)),

@@ -19,8 +19,19 @@
 //!                               ▼
 //!   actors/runtime.rs    inbox dedupe → txn → service logic → inbox row → commit
 //!                               ▼
-//!   actors/<service>/    users · wallets · notifications — logic + store.rs
+//!   actors/<service>/    users · wallets · notifications · catalog · inventory ·
+//!                        cart · orders · payments · shipping · analytics
+//!                        — each: messages + logic (mod.rs) and store.rs
 //! ```
+//!
+//! Services talk only through the MOM. A saga step is a command a handler
+//! returns (`Effects::send`), journaled with that handler's completion; its
+//! reply comes back as another envelope. The order saga
+//! ([`actors::orders`]) runs `orders → inventory (reserve) → payments
+//! (charge; wallet payments go through wallets) → shipping → orders →
+//! inventory (commit)`; events (`order.*`, `shipment.*`, `payment.*`,
+//! `inventory.*`, `catalog.product.*`) fan out to subscribers (cart,
+//! notifications, analytics) through [`mom::topics`].
 //!
 //! - [`main`](../mailroom/index.html) is thin: parse [`config`], init
 //!   [`telemetry`], run [`node::serve`] (or [`bench`]).

@@ -162,37 +162,37 @@ pub fn start_all(mom: &Mom, data: &Path) -> anyhow::Result<()> {
     );
     runtime::start(
         mom,
-        catalog::Catalog::default(),
+        catalog::Catalog,
         store::open(&data.join("catalog.db"), store::migrations::CATALOG, 4)?,
     );
     runtime::start(
         mom,
-        inventory::Inventory::default(),
+        inventory::Inventory,
         store::open(&data.join("inventory.db"), store::migrations::INVENTORY, 4)?,
     );
     runtime::start(
         mom,
-        cart::Cart::default(),
+        cart::Cart,
         store::open(&data.join("cart.db"), store::migrations::CART, 4)?,
     );
     runtime::start(
         mom,
-        orders::Orders::default(),
+        orders::Orders,
         store::open(&data.join("orders.db"), store::migrations::ORDERS, 4)?,
     );
     runtime::start(
         mom,
-        payments::Payments::default(),
+        payments::Payments,
         store::open(&data.join("payments.db"), store::migrations::PAYMENTS, 4)?,
     );
     runtime::start(
         mom,
-        shipping::Shipping::default(),
+        shipping::Shipping,
         store::open(&data.join("shipping.db"), store::migrations::SHIPPING, 4)?,
     );
     runtime::start(
         mom,
-        analytics::Analytics::default(),
+        analytics::Analytics,
         store::open(&data.join("analytics.db"), store::migrations::ANALYTICS, 4)?,
     );
     Ok(())

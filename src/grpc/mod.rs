@@ -264,13 +264,16 @@ pub async fn serve(
     health
         .set_serving::<OperationsServer<operations::OperationsGrpc>>()
         .await;
-    let catalog = pb::catalog::catalog_server::CatalogServer::new(catalog::CatalogGrpc(ctx.clone()))
-        .max_decoding_message_size(MAX_MESSAGE);
+    let catalog =
+        pb::catalog::catalog_server::CatalogServer::new(catalog::CatalogGrpc(ctx.clone()))
+            .max_decoding_message_size(MAX_MESSAGE);
     health
         .set_serving::<pb::catalog::catalog_server::CatalogServer<catalog::CatalogGrpc>>()
         .await;
-    let inventory = pb::inventory::inventory_server::InventoryServer::new(inventory::InventoryGrpc(ctx.clone()))
-        .max_decoding_message_size(MAX_MESSAGE);
+    let inventory = pb::inventory::inventory_server::InventoryServer::new(
+        inventory::InventoryGrpc(ctx.clone()),
+    )
+    .max_decoding_message_size(MAX_MESSAGE);
     health
         .set_serving::<pb::inventory::inventory_server::InventoryServer<inventory::InventoryGrpc>>()
         .await;
@@ -284,18 +287,22 @@ pub async fn serve(
     health
         .set_serving::<pb::orders::orders_server::OrdersServer<orders::OrdersGrpc>>()
         .await;
-    let payments = pb::payments::payments_server::PaymentsServer::new(payments::PaymentsGrpc(ctx.clone()))
-        .max_decoding_message_size(MAX_MESSAGE);
+    let payments =
+        pb::payments::payments_server::PaymentsServer::new(payments::PaymentsGrpc(ctx.clone()))
+            .max_decoding_message_size(MAX_MESSAGE);
     health
         .set_serving::<pb::payments::payments_server::PaymentsServer<payments::PaymentsGrpc>>()
         .await;
-    let shipping = pb::shipping::shipping_server::ShippingServer::new(shipping::ShippingGrpc(ctx.clone()))
-        .max_decoding_message_size(MAX_MESSAGE);
+    let shipping =
+        pb::shipping::shipping_server::ShippingServer::new(shipping::ShippingGrpc(ctx.clone()))
+            .max_decoding_message_size(MAX_MESSAGE);
     health
         .set_serving::<pb::shipping::shipping_server::ShippingServer<shipping::ShippingGrpc>>()
         .await;
-    let analytics = pb::analytics::analytics_server::AnalyticsServer::new(analytics::AnalyticsGrpc(ctx.clone()))
-        .max_decoding_message_size(MAX_MESSAGE);
+    let analytics = pb::analytics::analytics_server::AnalyticsServer::new(
+        analytics::AnalyticsGrpc(ctx.clone()),
+    )
+    .max_decoding_message_size(MAX_MESSAGE);
     health
         .set_serving::<pb::analytics::analytics_server::AnalyticsServer<analytics::AnalyticsGrpc>>()
         .await;

@@ -5,8 +5,8 @@ use utoipa::{
 };
 
 use super::{
-    admin, analytics, cart, catalog, error::ProblemBody, inventory, notifications, orders, payments,
-    shipping, users, wallets,
+    admin, analytics, cart, catalog, error::ProblemBody, inventory, notifications, orders,
+    payments, shipping, users, wallets,
 };
 use crate::{
     actors::{

@@ -1,1 +1,1 @@
-DROP TABLE inbox;
+DROP TABLE counters; DROP TABLE sales_lines; DROP TABLE sales_orders; DROP TABLE inbox;

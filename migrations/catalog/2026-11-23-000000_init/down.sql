@@ -1,1 +1,2 @@
+DROP TABLE products;
 DROP TABLE inbox;

@@ -1,1 +1,1 @@
-DROP TABLE inbox;
+DROP TABLE decreases; DROP TABLE reserve_decisions; DROP TABLE reservations; DROP TABLE stock; DROP TABLE inbox;

@@ -1,1 +1,1 @@
-DROP TABLE inbox;
+DROP TABLE orders; DROP TABLE inbox;

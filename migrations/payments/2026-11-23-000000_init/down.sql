@@ -1,1 +1,2 @@
+DROP TABLE payments;
 DROP TABLE inbox;

@@ -11,4 +11,4 @@ mod saga;
 mod store;
 
 pub use messages::*;
-pub use saga::{place, Orders};
+pub use saga::{place, CardInput, ItemRequest, OrderError, Orders, PaymentInput, PlaceRequest};

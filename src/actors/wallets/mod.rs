@@ -1,6 +1,7 @@
-//! `wallets`: one account per user (opened by `user.registered`), deposits
-//! and transfers. A balance never goes negative; the sum of all balances
-//! changes only by deposits. Publishes `wallet.deposit.completed` and
+//! `wallets`: one account per user (opened by `user.registered`), deposits,
+//! transfers, and wallet payments for orders (`Debit` / `Credit` from
+//! `payments`, each at most once per order). A balance never goes negative;
+//! the sum of all balances = deposits − debits + credits. Publishes `wallet.deposit.completed` and
 //! `wallet.transfer.completed`.
 mod store;
 
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
+    payments::{WalletDebitFailed, WalletDebited},
     users::{UserDeleted, UserRegistered},
     Effects, Failure, Incoming, Service,
 };
@@ -296,6 +298,80 @@ impl Service for Wallets {
                     from_email: from.email,
                     to_email: to.email,
                 }))
+            }
+            Debit::KIND => {
+                let cmd: Debit = msg.decode()?;
+                let fx = Effects::reply(&())?;
+                if let Some(p) = store.wallet_payment(cmd.order_id)? {
+                    // A repeated debit answers like the first one.
+                    return Ok(if p.state == store::REFUSED {
+                        fx.send(&WalletDebitFailed {
+                            order_id: cmd.order_id,
+                            reason: p.reason.unwrap_or_else(|| "debit refused".into()),
+                        })
+                    } else {
+                        fx.send(&WalletDebited {
+                            order_id: cmd.order_id,
+                        })
+                    });
+                }
+                let refusal = match store.open_account(cmd.user_id)? {
+                    _ if cmd.amount_cents < 0 => Some("invalid amount".to_owned()),
+                    None => Some("no open wallet".to_owned()),
+                    Some(a) if a.balance_cents < cmd.amount_cents => Some(format!(
+                        "insufficient funds: balance {} cents, order total {} cents",
+                        a.balance_cents, cmd.amount_cents
+                    )),
+                    Some(a) => {
+                        store.set_balance(a.user_id, a.balance_cents - cmd.amount_cents)?;
+                        None
+                    }
+                };
+                let state = if refusal.is_some() {
+                    store::REFUSED
+                } else {
+                    store::DEBITED
+                };
+                store.record_wallet_payment(
+                    cmd.order_id,
+                    cmd.user_id,
+                    cmd.amount_cents.max(0),
+                    state,
+                    refusal.as_deref(),
+                    msg.created_at,
+                )?;
+                tracing::info!(order = %cmd.order_id, user = %cmd.user_id, amount = cmd.amount_cents, state, "wallet debit");
+                Ok(match refusal {
+                    Some(reason) => fx.send(&WalletDebitFailed {
+                        order_id: cmd.order_id,
+                        reason,
+                    }),
+                    None => fx.send(&WalletDebited {
+                        order_id: cmd.order_id,
+                    }),
+                })
+            }
+            Credit::KIND => {
+                let cmd: Credit = msg.decode()?;
+                // Only a debited order, once; the amount is the one debited.
+                let Some(p) = store
+                    .wallet_payment(cmd.order_id)?
+                    .filter(|p| p.state == store::DEBITED)
+                else {
+                    return Effects::reply(&());
+                };
+                let user_id = Uuid::parse_str(&p.user_id).unwrap_or(cmd.user_id);
+                let Some(balance) = store.any_account_balance(user_id)? else {
+                    tracing::warn!(order = %cmd.order_id, user = %user_id, "credit for a missing account; ignored");
+                    return Effects::reply(&());
+                };
+                let credited = balance
+                    .checked_add(p.amount_cents)
+                    .ok_or(WalletError::Overflow)?;
+                store.set_balance(user_id, credited)?;
+                store.set_wallet_payment_state(cmd.order_id, store::CREDITED, msg.created_at)?;
+                tracing::info!(order = %cmd.order_id, user = %user_id, amount = p.amount_cents, "wallet credit");
+                Effects::reply(&())
             }
             GetWallet::KIND => {
                 let q: GetWallet = msg.decode()?;

@@ -8,6 +8,40 @@ use crate::{
     store::schema::{accounts, deposits, transfers},
 };
 
+// Order payments debited from wallets (migration `..._payments`).
+diesel::table! {
+    wallet_payments (order_id) {
+        order_id -> Text,
+        user_id -> Text,
+        amount_cents -> BigInt,
+        state -> Text,
+        reason -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+/// A wallet payment's states: `debited` → `credited` (refunded), or
+/// `refused` (recorded so a repeated debit answers the same).
+pub const DEBITED: &str = "debited";
+pub const REFUSED: &str = "refused";
+pub const CREDITED: &str = "credited";
+
+/// An order's debit, as recorded.
+#[derive(Debug, Queryable)]
+pub struct WalletPayment {
+    #[allow(dead_code)]
+    pub order_id: String,
+    pub user_id: String,
+    pub amount_cents: i64,
+    pub state: String,
+    pub reason: Option<String>,
+    #[allow(dead_code)]
+    pub created_at: i64,
+    #[allow(dead_code)]
+    pub updated_at: i64,
+}
+
 #[derive(Debug, Queryable)]
 pub struct Account {
     pub user_id_text: String,
@@ -167,5 +201,60 @@ impl WalletStore<'_> {
             page_size: page.page_size,
             total: total as u64,
         })
+    }
+
+    /// Any account's balance, closed ones included (a refund goes back to
+    /// the account the money came from).
+    pub fn any_account_balance(&mut self, user_id: Uuid) -> QueryResult<Option<i64>> {
+        accounts::table
+            .find(user_id.to_string())
+            .select(accounts::balance_cents)
+            .first(self.0)
+            .optional()
+    }
+
+    pub fn wallet_payment(&mut self, order_id: Uuid) -> QueryResult<Option<WalletPayment>> {
+        wallet_payments::table
+            .find(order_id.to_string())
+            .first(self.0)
+            .optional()
+    }
+
+    pub fn record_wallet_payment(
+        &mut self,
+        order_id: Uuid,
+        user_id: Uuid,
+        amount: i64,
+        state: &str,
+        reason: Option<&str>,
+        at: i64,
+    ) -> QueryResult<()> {
+        diesel::insert_into(wallet_payments::table)
+            .values((
+                wallet_payments::order_id.eq(order_id.to_string()),
+                wallet_payments::user_id.eq(user_id.to_string()),
+                wallet_payments::amount_cents.eq(amount),
+                wallet_payments::state.eq(state),
+                wallet_payments::reason.eq(reason),
+                wallet_payments::created_at.eq(at),
+                wallet_payments::updated_at.eq(at),
+            ))
+            .execute(self.0)
+            .map(|_| ())
+    }
+
+    pub fn set_wallet_payment_state(
+        &mut self,
+        order_id: Uuid,
+        state: &str,
+        at: i64,
+    ) -> QueryResult<()> {
+        diesel::update(wallet_payments::table.find(order_id.to_string()))
+            .set((
+                wallet_payments::state.eq(state),
+                wallet_payments::updated_at.eq(at),
+            ))
+            .execute(self.0)
+            .map(|_| ())
     }
 }
