@@ -42,6 +42,13 @@ async fn reflection_v1_and_v1alpha_list_every_service_and_resolve_symbols() {
         "mailroom.notifications.v1.Notifications",
         "mailroom.admin.v1.Admin",
         "mailroom.operations.v1.Operations",
+        "mailroom.catalog.v1.Catalog",
+        "mailroom.inventory.v1.Inventory",
+        "mailroom.cart.v1.Cart",
+        "mailroom.orders.v1.Orders",
+        "mailroom.payments.v1.Payments",
+        "mailroom.shipping.v1.Shipping",
+        "mailroom.analytics.v1.Analytics",
         "grpc.health.v1.Health",
     ];
     {
