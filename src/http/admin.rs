@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::{
     error::{ApiError, ProblemBody},
+    extract::Json,
     extract::{Admin, Auth, PageQuery},
 };
 use crate::{
@@ -25,7 +26,7 @@ pub struct ActorList {
 pub async fn inject(
     ctx: web::Data<NodeCtx>,
     Admin(admin): Admin,
-    body: web::Json<FaultRequest>,
+    body: Json<FaultRequest>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(control::inject(&ctx.mom, &body.actor, &body.action)?))
 }

@@ -6,6 +6,7 @@ use utoipa::OpenApi;
 
 use super::{
     error::{ApiError, ProblemBody},
+    extract::Json,
     extract::{command, wait_budget, Auth},
 };
 use crate::{
@@ -61,7 +62,7 @@ pub async fn add_item(
     ctx: web::Data<NodeCtx>,
     req: HttpRequest,
     Auth(caller): Auth,
-    body: web::Json<AddItemBody>,
+    body: Json<AddItemBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let cmd = AddItem {
@@ -83,7 +84,7 @@ pub async fn set_quantity(
     req: HttpRequest,
     Auth(caller): Auth,
     sku: web::Path<String>,
-    body: web::Json<QuantityBody>,
+    body: Json<QuantityBody>,
 ) -> Result<HttpResponse, ApiError> {
     let cmd = SetQuantity {
         user_id: caller.user_id,

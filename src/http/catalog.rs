@@ -5,6 +5,7 @@ use utoipa::OpenApi;
 
 use super::{
     error::{ApiError, ProblemBody},
+    extract::Json,
     extract::{command, wait_budget, Admin},
 };
 use crate::{
@@ -115,7 +116,7 @@ pub async fn create(
     ctx: web::Data<NodeCtx>,
     req: HttpRequest,
     Admin(admin): Admin,
-    body: web::Json<NewProductBody>,
+    body: Json<NewProductBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let cmd = CreateProduct {
@@ -144,7 +145,7 @@ pub async fn update(
     req: HttpRequest,
     Admin(admin): Admin,
     sku: web::Path<String>,
-    body: web::Json<ProductBody>,
+    body: Json<ProductBody>,
 ) -> Result<HttpResponse, ApiError> {
     let sku = sku.into_inner();
     let b = body.into_inner();

@@ -6,7 +6,7 @@ use std::{future::Future, pin::Pin, time::Duration};
 use actix_web::{
     dev::Payload, http::header, http::StatusCode, web, FromRequest, HttpRequest, HttpResponse,
 };
-use serde::Serialize;
+use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -148,5 +148,45 @@ pub struct PageQuery {
 impl PageQuery {
     pub fn page(&self) -> Result<crate::problem::Page, ApiError> {
         Ok(crate::problem::Page::new(self.page, self.page_size)?)
+    }
+}
+
+/// A JSON request body that must be an object. serde's derive would also
+/// fill a struct from an array in field order (`[500]` as a deposit);
+/// here an array is a 422 like any other wrong type. Errors go through the
+/// app's `JsonConfig` (400 malformed, 422 wrong shape, 413 too big).
+pub struct Json<T>(pub T);
+
+impl<T> Json<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+struct Object<T>(T);
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::deserialize(d)?;
+        serde_json::from_value(serde_json::Value::Object(map))
+            .map(Object)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = web::Json::<Object<T>>::from_request(req, payload);
+        Box::pin(async move { Ok(Json(body.await?.into_inner().0)) })
     }
 }

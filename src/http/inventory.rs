@@ -1,11 +1,12 @@
 //! `/inventory/*`: stock per sku. Reads need any token; writes an admin's.
 //! The saga's reserve/release/commit/restock have no route.
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
-use serde::{de::DeserializeOwned, Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::OpenApi;
 
 use super::{
     error::{ApiError, ProblemBody},
+    extract::Json,
     extract::{command, wait_budget, Admin, Auth, PageQuery},
 };
 use crate::{
@@ -13,21 +14,6 @@ use crate::{
     node::NodeCtx,
     problem::Paged,
 };
-
-/// A body that must be a JSON object: serde's derive also builds a struct
-/// from an array (`[5, 2]` as `{on_hand: 5, reorder_point: 2}`), which no
-/// client means. Errors stay data errors (422); syntax errors stay 400.
-#[derive(Debug)]
-pub struct Object<T>(pub T);
-
-impl<'de, T: DeserializeOwned> Deserialize<'de> for Object<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let map = serde_json::Map::deserialize(d)?;
-        serde_json::from_value(serde_json::Value::Object(map))
-            .map(Object)
-            .map_err(serde::de::Error::custom)
-    }
-}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -77,9 +63,9 @@ pub async fn set_stock(
     req: HttpRequest,
     Admin(admin): Admin,
     sku: web::Path<String>,
-    body: web::Json<Object<SetStockBody>>,
+    body: Json<SetStockBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let Object(body) = body.into_inner();
+    let body = body.into_inner();
     let cmd = SetStock {
         sku: sku.into_inner(),
         on_hand: body.on_hand,
@@ -101,9 +87,9 @@ pub async fn decrease(
     req: HttpRequest,
     Admin(admin): Admin,
     sku: web::Path<String>,
-    body: web::Json<Object<DecreaseBody>>,
+    body: Json<DecreaseBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let Object(body) = body.into_inner();
+    let body = body.into_inner();
     let cmd = Decrease {
         sku: sku.into_inner(),
         quantity: body.quantity,

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{
     error::{ApiError, ProblemBody},
+    extract::Json,
     extract::{command, exec_options, respond, wait_budget, Admin, Auth, PageQuery},
 };
 use crate::{
@@ -53,7 +54,7 @@ pub async fn place(
     ctx: web::Data<NodeCtx>,
     req: HttpRequest,
     Auth(caller): Auth,
-    body: web::Json<PlaceRequest>,
+    body: Json<PlaceRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let opts = exec_options(&ctx, &req, Some(caller.user_id))?;
     respond(
@@ -122,7 +123,7 @@ pub async fn set_status(
     req: HttpRequest,
     Admin(admin): Admin,
     id: web::Path<Uuid>,
-    body: web::Json<StatusBody>,
+    body: Json<StatusBody>,
 ) -> Result<HttpResponse, ApiError> {
     let cmd = SetOrderStatus {
         order_id: id.into_inner(),

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{
     error::{ApiError, ProblemBody},
+    extract::Json,
     extract::{wait_budget, Auth},
 };
 use crate::{
@@ -34,7 +35,7 @@ pub async fn validate(
     ctx: web::Data<NodeCtx>,
     req: HttpRequest,
     Auth(caller): Auth,
-    body: web::Json<ValidateCardBody>,
+    body: Json<ValidateCardBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let q = ValidateCard {

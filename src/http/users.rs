@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     error::{ApiError, ProblemBody},
+    extract::Json,
     extract::{exec_options, respond, Auth},
 };
 use crate::{
@@ -49,7 +50,7 @@ pub struct UpdateMeBody {
 pub async fn register(
     ctx: web::Data<NodeCtx>,
     req: HttpRequest,
-    body: web::Json<RegisterBody>,
+    body: Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let opts = exec_options(&ctx, &req, None)?;
@@ -81,7 +82,7 @@ pub async fn register(
 pub async fn login(
     ctx: web::Data<NodeCtx>,
     req: HttpRequest,
-    body: web::Json<LoginBody>,
+    body: Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let wait = super::extract::wait_budget(&ctx, &req);
@@ -117,7 +118,7 @@ pub async fn update_me(
     ctx: web::Data<NodeCtx>,
     req: HttpRequest,
     Auth(caller): Auth,
-    body: web::Json<UpdateMeBody>,
+    body: Json<UpdateMeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let opts = exec_options(&ctx, &req, Some(caller.user_id))?;

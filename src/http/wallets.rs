@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::{
     error::{ApiError, ProblemBody},
+    extract::Json,
     extract::{command, wait_budget, Auth, PageQuery},
 };
 use crate::{
@@ -70,7 +71,7 @@ pub async fn deposit(
     ctx: web::Data<NodeCtx>,
     req: HttpRequest,
     Auth(caller): Auth,
-    body: web::Json<DepositBody>,
+    body: Json<DepositBody>,
 ) -> Result<HttpResponse, ApiError> {
     let cmd = Deposit {
         user_id: caller.user_id,
@@ -89,7 +90,7 @@ pub async fn transfer(
     ctx: web::Data<NodeCtx>,
     req: HttpRequest,
     Auth(caller): Auth,
-    body: web::Json<TransferBody>,
+    body: Json<TransferBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let cmd = Transfer {

@@ -148,6 +148,18 @@ async fn malformed_wrong_typed_and_oversized_bodies_change_nothing() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     is_problem(&h, &v, s);
 
+    // An array is not an object, even if its values line up with the fields.
+    let (s, v, h) = raw(
+        &node,
+        Method::POST,
+        "/wallet/deposit",
+        Some(&ann),
+        b"[500]".to_vec(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    is_problem(&h, &v, s);
+
     // Nothing moved.
     assert_eq!(node.balance(&ann).await, 500);
     assert_eq!(node.get("/transfers", &ann).await.1["total"], 0);
