@@ -16,6 +16,7 @@ const PROTOS: &[&str] = &[
     "mailroom/payments/v1/payments.proto",
     "mailroom/shipping/v1/shipping.proto",
     "mailroom/analytics/v1/analytics.proto",
+    "mailroom/mom/v1/queues.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -16,7 +16,7 @@
 //! on Linux, each thread's CPU time from `/proc/self/task`, so the report
 //! can say where the time went.
 use std::{
-    cell::Cell,
+    cell::{Cell, RefCell},
     collections::{HashMap, HashSet},
     path::{Path, PathBuf},
     rc::Rc,
@@ -32,6 +32,7 @@ use diesel::{
 use hdrhistogram::Histogram;
 use prometheus::core::Metric as _;
 use serde::Serialize;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::{
@@ -483,6 +484,57 @@ struct Latency {
     others: f64,
 }
 
+/// What the latency run's submissions came to, filled in by each as it ends.
+struct Tally {
+    histogram: Histogram<u64>,
+    done: u64,
+    failed: u64,
+    first_error: Option<String>,
+    /// Submitted and not yet settled.
+    outstanding: u64,
+    /// When the last one settled.
+    last: Instant,
+}
+
+/// One submission in flight: settles into the tally exactly once, even if
+/// its task is dropped or panics.
+struct Submission {
+    tally: Rc<RefCell<Tally>>,
+    settled: Rc<Notify>,
+    recorded: bool,
+}
+
+impl Submission {
+    fn record(&mut self, result: Result<Duration, String>) {
+        let mut t = self.tally.borrow_mut();
+        match result {
+            Ok(latency) => {
+                t.done += 1;
+                t.histogram.saturating_record(micros(latency));
+            }
+            Err(e) => {
+                t.failed += 1;
+                t.first_error.get_or_insert(e);
+            }
+        }
+        self.recorded = true;
+    }
+}
+
+impl Drop for Submission {
+    fn drop(&mut self) {
+        if !self.recorded {
+            self.record(Err("the submission task ended without an answer".into()));
+        }
+        let mut t = self.tally.borrow_mut();
+        t.outstanding -= 1;
+        t.last = Instant::now();
+        if t.outstanding == 0 {
+            self.settled.notify_one();
+        }
+    }
+}
+
 /// Offers `--rate` envelopes/s for `--seconds` on a fixed schedule; each
 /// submission is its own task (a slow one does not delay the next), and its
 /// latency runs from submission to `Done`. How late each submission left
@@ -499,7 +551,18 @@ async fn latency(args: &MomBenchArgs, dir: &Path) -> anyhow::Result<Latency> {
     let journal_before = JournalSnapshot::now();
     let machine = MachineWindow::start();
     let start = Instant::now();
-    let mut tasks = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    // Each submission settles into the tally itself: awaiting tens of
+    // thousands of join handles at the end would take longer than the
+    // envelopes do.
+    let tally = Rc::new(RefCell::new(Tally {
+        histogram: Histogram::new_with_bounds(1, 120_000_000, 3)?,
+        done: 0,
+        failed: 0,
+        first_error: None,
+        outstanding: 0,
+        last: start,
+    }));
+    let settled = Rc::new(Notify::new());
     let mut lag = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     let mut sent = 0u64;
     while sent < total {
@@ -508,44 +571,43 @@ async fn latency(args: &MomBenchArgs, dir: &Path) -> anyhow::Result<Latency> {
             let scheduled = start + interval.mul_f64(sent as f64);
             let submitted = Instant::now();
             lag.saturating_record(micros(submitted.saturating_duration_since(scheduled)));
+            tally.borrow_mut().outstanding += 1;
+            let mut submission = Submission {
+                tally: tally.clone(),
+                settled: settled.clone(),
+                recorded: false,
+            };
             let (mom, cmd) = (rig.mom.clone(), cmd.clone());
-            tasks.push(actix::spawn(async move {
-                match mom.execute(&*cmd, exec_options()).await {
+            actix::spawn(async move {
+                let result = match mom.execute(&*cmd, exec_options()).await {
                     Ok(Executed::Done(())) => Ok(submitted.elapsed()),
                     other => Err(describe(other)),
-                }
-            }));
+                };
+                submission.record(result);
+            });
             sent += 1;
         }
         if sent < total {
             tokio::time::sleep_until((start + interval.mul_f64(sent as f64)).into()).await;
         }
     }
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
-    let (mut done, mut failed, mut first_error) = (0u64, 0u64, None);
-    for t in futures::future::join_all(tasks).await {
-        match t {
-            Ok(Ok(latency)) => {
-                done += 1;
-                histogram.saturating_record(micros(latency));
-            }
-            Ok(Err(e)) => {
-                failed += 1;
-                first_error.get_or_insert(e);
-            }
-            Err(e) => {
-                failed += 1;
-                first_error.get_or_insert_with(|| format!("submission task failed: {e}"));
-            }
+    loop {
+        if tally.borrow().outstanding == 0 {
+            break;
         }
+        settled.notified().await;
     }
     let seconds = start.elapsed().as_secs_f64();
+    let tally = tally.borrow();
+    let (histogram, done, failed) = (&tally.histogram, tally.done, tally.failed);
+    let first_error = tally.first_error.clone();
+    let achieved = done as f64 / tally.last.duration_since(start).as_secs_f64();
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
     Ok(Latency {
         offered: total,
         failed,
         first_error,
-        achieved: done as f64 / seconds,
+        achieved,
         p50_ms: ms(0.50),
         p90_ms: ms(0.90),
         p99_ms: ms(0.99),

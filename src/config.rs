@@ -25,6 +25,9 @@ pub enum Cmd {
     /// Measure the node's parts and print a report.
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// The console client (`src/client/`): talks to a node over REST.
+    #[command(flatten)]
+    Client(crate::client::ClientCmd),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -75,6 +78,12 @@ pub struct ServeArgs {
     /// How long done envelopes (operations, idempotency keys) are kept, in hours.
     #[arg(long, env = "MAILROOM_RETENTION_H", default_value_t = 24)]
     pub retention_h: u64,
+    /// Login and register requests allowed per second and client address (sustained).
+    #[arg(long, env = "MAILROOM_AUTH_RATE_PER_S", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_rate_per_s: u32,
+    /// Login and register requests a client address may send in a burst.
+    #[arg(long, env = "MAILROOM_AUTH_BURST", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_burst: u32,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -98,6 +107,8 @@ impl std::fmt::Debug for ServeArgs {
             .field("token_ttl_s", &self.token_ttl_s)
             .field("retention_h", &self.retention_h)
             .field("no_seed", &self.no_seed)
+            .field("auth_rate_per_s", &self.auth_rate_per_s)
+            .field("auth_burst", &self.auth_burst)
             .finish()
     }
 }
@@ -106,6 +117,10 @@ impl std::fmt::Debug for ServeArgs {
 pub enum BenchCmd {
     /// Durable envelopes/s (persist → deliver → ack, fsync on) and latency at a fixed rate.
     Mom(MomBenchArgs),
+    /// The order saga end to end through REST on a real node: orders/s and latency.
+    Orders(OrdersBenchArgs),
+    /// User queues in process: publish throughput (after fsync), receive+ack throughput, publish→receive latency at a fixed rate.
+    Queues(QueuesBenchArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -131,6 +146,62 @@ pub struct MomBenchArgs {
     /// Payload size in bytes.
     #[arg(long, default_value_t = 256)]
     pub payload: usize,
+    /// Where to put the temporary databases (default: the system temp dir).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct OrdersBenchArgs {
+    /// Orders per throughput run.
+    #[arg(long, default_value_t = 600)]
+    pub orders: usize,
+    /// Concurrent buyers (each places an order and waits for `confirmed`).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Offered load for the latency run (orders/s).
+    #[arg(long, default_value_t = 50)]
+    pub rate: u64,
+    /// Length of the latency run, in seconds.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Runs (a fresh node each); the report shows medians.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Where to put the nodes' temporary data dirs.
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct QueuesBenchArgs {
+    /// Messages per throughput run (published, then received and acked).
+    #[arg(long, default_value_t = 30_000)]
+    pub messages: usize,
+    /// Concurrent publishers in the throughput runs.
+    #[arg(long, default_value_t = 256)]
+    pub publishers: usize,
+    /// Concurrent consumers (throughput and latency runs).
+    #[arg(long, default_value_t = 4)]
+    pub consumers: usize,
+    /// Messages leased per receive (1..=100).
+    #[arg(long, default_value_t = 50)]
+    pub batch: u32,
+    /// Ack each message with its own command instead of one batch ack per receive.
+    #[arg(long)]
+    pub single_acks: bool,
+    /// Offered publish rate for the latency runs (messages/s).
+    #[arg(long, default_value_t = 5_000)]
+    pub rate: u64,
+    /// Length of each latency run, in seconds.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Runs of each kind; the report shows medians.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Message body size in bytes.
+    #[arg(long, default_value_t = 256)]
+    pub body: usize,
     /// Where to put the temporary databases (default: the system temp dir).
     #[arg(long)]
     pub dir: Option<PathBuf>,

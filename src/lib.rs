@@ -51,12 +51,18 @@
 //!   to HTTP once in [`http::error`] and to gRPC once in [`grpc::status`].
 //! - [`auth`] is JWT + Argon2id, shared by both edges; [`problem`] the error
 //!   shape that crosses the MOM; [`metrics`] Prometheus.
+//! - [`client`] is the console client (`mailroom login|products|order|...`)
+//!   and `mailroom load [--chaos]`, which loads a node, kills actors while it
+//!   runs and then checks the invariants (nothing lost, nothing applied twice).
 //! - `schema/` holds the .proto contracts, compiled by `build.rs` with protox.
 //! - `tests/` starts real nodes (port 0, temp dir) and drives them over REST
 //!   and gRPC, kills actors and processes, and checks the invariants.
 pub mod actors;
 pub mod auth;
 pub mod bench;
+pub mod bench_orders;
+pub mod bench_queues;
+pub mod client;
 pub mod config;
 pub mod grpc;
 pub mod http;

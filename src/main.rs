@@ -11,5 +11,8 @@ fn main() -> anyhow::Result<()> {
             actix::System::new().block_on(mailroom::node::serve(args))
         }
         Cmd::Bench(BenchCmd::Mom(args)) => mailroom::bench::mom(args),
+        Cmd::Bench(BenchCmd::Orders(args)) => mailroom::bench_orders::orders(args),
+        Cmd::Bench(BenchCmd::Queues(args)) => mailroom::bench_queues::queues(args),
+        Cmd::Client(cmd) => mailroom::client::main(cmd),
     }
 }

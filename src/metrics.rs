@@ -22,6 +22,11 @@ pub struct Metrics {
     pub journal_commit_seconds: Histogram,
     pub http_requests: HistogramVec,
     pub grpc_requests: HistogramVec,
+    pub queue_depth: IntGaugeVec,
+    pub queue_in_flight: IntGaugeVec,
+    pub queue_dead: IntGaugeVec,
+    pub queue_published: IntCounterVec,
+    pub queue_delivered: IntCounterVec,
 }
 
 fn build() -> Metrics {
@@ -108,6 +113,31 @@ fn build() -> Metrics {
             "gRPC request latency",
             &["method", "code"],
         ),
+        queue_depth: gauge(
+            "queue_depth",
+            "Messages waiting in a user queue (ready or delayed), set at scrape",
+            &["queue"],
+        ),
+        queue_in_flight: gauge(
+            "queue_in_flight",
+            "Messages leased from a user queue and not yet acked, set at scrape",
+            &["queue"],
+        ),
+        queue_dead: gauge(
+            "queue_dead",
+            "Messages in a user queue's dead letters, set at scrape",
+            &["queue"],
+        ),
+        queue_published: counter(
+            "queue_published_total",
+            "Messages published into a user queue (directly or through a topic)",
+            &["queue"],
+        ),
+        queue_delivered: counter(
+            "queue_delivered_total",
+            "Messages leased to consumers of a user queue (redeliveries included)",
+            &["queue"],
+        ),
         registry,
     }
 }
@@ -115,6 +145,41 @@ fn build() -> Metrics {
 pub fn get() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
     METRICS.get_or_init(build)
+}
+
+/// Counts messages published into user queue `queue`.
+pub fn queue_published(queue: &str, n: u64) {
+    get().queue_published.with_label_values(&[queue]).inc_by(n);
+}
+
+/// Counts messages delivered (leased) from user queue `queue`.
+pub fn queue_delivered(queue: &str, n: u64) {
+    get().queue_delivered.with_label_values(&[queue]).inc_by(n);
+}
+
+/// Sets the per-queue gauges to `(queue, depth, in_flight, dead)`; queues
+/// not listed (deleted ones) disappear.
+pub fn set_queue_gauges<'a>(queues: impl IntoIterator<Item = (&'a str, i64, i64, i64)>) {
+    let m = get();
+    m.queue_depth.reset();
+    m.queue_in_flight.reset();
+    m.queue_dead.reset();
+    for (q, depth, in_flight, dead) in queues {
+        m.queue_depth.with_label_values(&[q]).set(depth);
+        m.queue_in_flight.with_label_values(&[q]).set(in_flight);
+        m.queue_dead.with_label_values(&[q]).set(dead);
+    }
+}
+
+/// Drops a deleted queue's series.
+pub fn forget_queue(queue: &str) {
+    let m = get();
+    for g in [&m.queue_depth, &m.queue_in_flight, &m.queue_dead] {
+        let _ = g.remove_label_values(&[queue]);
+    }
+    for c in [&m.queue_published, &m.queue_delivered] {
+        let _ = c.remove_label_values(&[queue]);
+    }
 }
 
 /// Prometheus text for a scrape, with the gauges brought up to date.

@@ -21,6 +21,8 @@ pub struct NodeCtx {
     pub keys: Keys,
     /// Wait budget when the client sends no `Prefer: wait=N`.
     pub default_wait: Duration,
+    /// Login and register attempts per client address.
+    pub auth_limiter: crate::http::users::AuthLimiter,
 }
 
 /// Where a started node listens.
@@ -51,6 +53,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         mom,
         keys,
         default_wait: Duration::from_millis(args.wait_ms),
+        auth_limiter: crate::http::users::AuthLimiter::new(args.auth_rate_per_s, args.auth_burst),
     });
     bootstrap_admin(&ctx, &args).await?;
     if !args.no_seed {

@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod notifications;
 pub mod orders;
 pub mod payments;
+pub mod queues;
 pub mod runtime;
 pub mod shipping;
 pub mod supervision;
@@ -195,6 +196,11 @@ pub fn start_all(mom: &Mom, data: &Path) -> anyhow::Result<()> {
         analytics::Analytics,
         store::open(&data.join("analytics.db"), store::migrations::ANALYTICS, 4)?,
     );
+    runtime::start(
+        mom,
+        queues::Queues,
+        store::open(&data.join("queues.db"), store::migrations::QUEUES, 4)?,
+    );
     Ok(())
 }
 
@@ -211,4 +217,5 @@ pub const ACTORS: &[&str] = &[
     payments::Payments::NAME,
     shipping::Shipping::NAME,
     analytics::Analytics::NAME,
+    queues::Queues::NAME,
 ];

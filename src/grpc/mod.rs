@@ -16,6 +16,7 @@ pub mod notifications;
 pub mod operations;
 pub mod orders;
 pub mod payments;
+pub mod queues;
 pub mod shipping;
 pub mod status;
 pub mod users;
@@ -76,6 +77,9 @@ pub mod pb {
     }
     pub mod analytics {
         tonic::include_proto!("mailroom.analytics.v1");
+    }
+    pub mod mom {
+        tonic::include_proto!("mailroom.mom.v1");
     }
     /// Every mailroom .proto, encoded, for reflection.
     pub const DESCRIPTOR: &[u8] = tonic::include_file_descriptor_set!("mailroom_descriptor");
@@ -306,6 +310,11 @@ pub async fn serve(
     health
         .set_serving::<pb::analytics::analytics_server::AnalyticsServer<analytics::AnalyticsGrpc>>()
         .await;
+    let queues = pb::mom::queues_server::QueuesServer::new(queues::QueuesGrpc(ctx.clone()))
+        .max_decoding_message_size(MAX_MESSAGE);
+    health
+        .set_serving::<pb::mom::queues_server::QueuesServer<queues::QueuesGrpc>>()
+        .await;
     tonic::transport::Server::builder()
         .layer(tower::layer::layer_fn(|inner| Metered { inner }))
         .add_service(health_service)
@@ -323,6 +332,7 @@ pub async fn serve(
         .add_service(payments)
         .add_service(shipping)
         .add_service(analytics)
+        .add_service(queues)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,

@@ -12,6 +12,7 @@ pub mod notifications;
 pub mod openapi;
 pub mod orders;
 pub mod payments;
+pub mod queues;
 pub mod shipping;
 pub mod users;
 pub mod wallets;
@@ -91,6 +92,7 @@ pub fn server(ctx: Arc<NodeCtx>, addr: SocketAddr) -> std::io::Result<(Server, V
                     .configure(payments::routes)
                     .configure(shipping::routes)
                     .configure(analytics::routes)
+                    .configure(queues::routes)
                     .configure(admin::routes),
             )
             .default_service(web::to(not_found))
@@ -135,6 +137,7 @@ async fn readyz(ctx: web::Data<NodeCtx>) -> HttpResponse {
 
 async fn metrics(ctx: web::Data<NodeCtx>) -> HttpResponse {
     let counts = ctx.mom.counts().await;
+    crate::actors::queues::edge::refresh_metrics(&ctx.mom).await;
     let body = crate::metrics::render(&ctx.mom.registry().all(), &counts);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

@@ -6,7 +6,7 @@ use utoipa::{
 
 use super::{
     admin, analytics, cart, catalog, error::ProblemBody, inventory, notifications, orders,
-    payments, shipping, users, wallets,
+    payments, queues, shipping, users, wallets,
 };
 use crate::{
     actors::{
@@ -74,6 +74,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         payments::Api::openapi(),
         shipping::Api::openapi(),
         analytics::Api::openapi(),
+        queues::Api::openapi(),
     ] {
         doc.merge(part);
     }

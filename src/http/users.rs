@@ -1,5 +1,15 @@
-//! `/auth/*` and `/users/me`.
-use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+//! `/auth/*` and `/users/me`. Login and register are rate limited per
+//! client address ([`AuthLimiter`]): 429 with `Retry-After`.
+use std::{net::IpAddr, num::NonZeroU32, time::Duration};
+
+use actix_web::{
+    body::{BoxBody, MessageBody},
+    dev::{ServiceRequest, ServiceResponse},
+    http::{header, StatusCode},
+    middleware::{from_fn, Next},
+    web, HttpRequest, HttpResponse,
+};
+use governor::{clock::Clock as _, DefaultKeyedRateLimiter, Quota};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -148,13 +158,67 @@ pub async fn delete_me(
     .await
 }
 
+/// Login and register attempts per client address (the peer's IP; a proxy
+/// in front should limit by the real client itself). GCRA from `governor`:
+/// `burst` at once, then `per_s` a second.
+pub struct AuthLimiter {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl AuthLimiter {
+    pub fn new(per_s: u32, burst: u32) -> Self {
+        let quota = Quota::per_second(NonZeroU32::new(per_s).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        AuthLimiter {
+            limiter: DefaultKeyedRateLimiter::keyed(quota),
+        }
+    }
+
+    /// `Err(wait)` when `ip` must wait before its next attempt.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        // Forget addresses whose allowance has fully refilled, now and then.
+        if self.limiter.len() > 10_000 {
+            self.limiter.retain_recent();
+        }
+        self.limiter
+            .check_key(&ip)
+            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
+    }
+}
+
+/// The middleware around `/auth/*`.
+async fn rate_limited(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let limited = match (req.app_data::<web::Data<NodeCtx>>(), req.peer_addr()) {
+        (Some(ctx), Some(peer)) => ctx.auth_limiter.check(peer.ip()).err(),
+        _ => None,
+    };
+    let Some(wait) = limited else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut res = super::error::problem_response(&crate::problem::Problem::new(
+        crate::problem::ProblemKind::RateLimited,
+        format!("too many login or register attempts from this address; retry in {secs} s"),
+    ));
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    Ok(req.into_response(res))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/auth/register", web::post().to(register))
-        .route("/auth/login", web::post().to(login))
-        .service(
-            web::resource("/users/me")
-                .route(web::get().to(me))
-                .route(web::patch().to(update_me))
-                .route(web::delete().to(delete_me)),
-        );
+    cfg.service(
+        web::scope("/auth")
+            .wrap(from_fn(rate_limited))
+            .route("/register", web::post().to(register))
+            .route("/login", web::post().to(login)),
+    )
+    .service(
+        web::resource("/users/me")
+            .route(web::get().to(me))
+            .route(web::patch().to(update_me))
+            .route(web::delete().to(delete_me)),
+    );
 }

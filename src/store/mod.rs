@@ -33,6 +33,7 @@ pub mod migrations {
     pub const PAYMENTS: EmbeddedMigrations = embed_migrations!("migrations/payments");
     pub const SHIPPING: EmbeddedMigrations = embed_migrations!("migrations/shipping");
     pub const ANALYTICS: EmbeddedMigrations = embed_migrations!("migrations/analytics");
+    pub const QUEUES: EmbeddedMigrations = embed_migrations!("migrations/queues");
 }
 
 /// The pragmas every connection gets.

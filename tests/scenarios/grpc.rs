@@ -49,6 +49,7 @@ async fn reflection_v1_and_v1alpha_list_every_service_and_resolve_symbols() {
         "mailroom.payments.v1.Payments",
         "mailroom.shipping.v1.Shipping",
         "mailroom.analytics.v1.Analytics",
+        "mailroom.mom.v1.Queues",
         "grpc.health.v1.Health",
     ];
     {

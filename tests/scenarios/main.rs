@@ -4,11 +4,13 @@
 //! applied twice.
 mod bad_input;
 mod catalog;
+mod client;
 mod commerce;
 mod crash;
 mod faults;
 mod grpc;
 mod inventory;
 mod payments;
+mod queues;
 mod support;
 mod users_wallets;

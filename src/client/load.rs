@@ -1,0 +1,2290 @@
+//! `mailroom load`: drive a node like many users at once, optionally kill
+//! actors while it runs (`--chaos`), then check — Jepsen-style — that the
+//! node kept its promise.
+//!
+//! 1. **Setup.** Registers its own users (deposit each), creates its own
+//!    products with known stock (admin `POST /products`), and waits until
+//!    inventory knows them and the node is idle. Probes `GET /queues`: a
+//!    404 means the node has no user queues and that part is skipped.
+//! 2. **Mix.** `--concurrency` workers, each acting as its own user: browse,
+//!    search, cart + order from the cart, orders by card (some with the
+//!    always-declined card) and by wallet, transfers, deposits, cancels,
+//!    queue publish/receive. Every command carries an `Idempotency-Key` and
+//!    is retried with the same key on transport errors, 503 and 429; 202s
+//!    are followed to their operation's end. A request whose fate stays
+//!    unknown is kept and replayed (same key) by the checker, which is how
+//!    a careful client learns what happened.
+//! 3. **Chaos** (`--chaos`): every `--chaos-interval`, a random running
+//!    actor from `/admin/actors` (the MOM included) is killed with a random
+//!    `down_ms` (0..1500) or, now and then, has its next one or two messages
+//!    crash — with at most three actors down at once, so the node heals
+//!    while it is hurt rather than staying down. Faults are cleared at the end.
+//! 4. **Checker.** After quiescence (every order settled, every actor
+//!    running with nothing pending) it verifies the invariants of
+//!    `PRODUCT.md` §8 against what the node acknowledged, prints PASS/FAIL
+//!    for each, and exits 3 if any failed.
+//!
+//! `--state FILE` writes what the run created and what was acknowledged;
+//! `--check --state FILE` re-runs only the checker against it (e.g. after
+//! tampering with a store, to see the checker fail).
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use clap::Args;
+use futures::StreamExt as _;
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{
+    api::{Api, Attempt, ClientError, Outcome, Policy, V1},
+    output::{money, table, Out},
+    seg, SETTLED,
+};
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Run for this long (e.g. `30s`, `2m`); the default is 30 s.
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "orders")]
+    pub duration: Option<Duration>,
+    /// Stop once this many orders have been placed.
+    #[arg(long)]
+    pub orders: Option<u64>,
+    /// Concurrent workers, each acting as its own user.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+    /// Kill a random actor every `--chaos-interval` while the load runs.
+    #[arg(long)]
+    pub chaos: bool,
+    /// How often chaos strikes.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "500ms")]
+    pub chaos_interval: Duration,
+    /// Seed for the mix and the chaos (default: random; the report shows it).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The admin account (to create products and inject faults).
+    #[arg(long, env = "MAILROOM_ADMIN_EMAIL", default_value = "admin@localhost")]
+    pub admin_email: String,
+    /// The admin's password.
+    #[arg(long, env = "MAILROOM_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Write the whole report as JSON to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Write the run's state (users, products, acknowledged requests) to this
+    /// file; with `--check`, read it instead.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Only run the checker, against the state a previous run wrote.
+    #[arg(long, requires = "state")]
+    pub check: bool,
+    /// How long the checker waits for the node to settle.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "120s")]
+    pub settle_timeout: Duration,
+}
+
+/// Exit code when an invariant fails.
+pub const EXIT_FAIL: i32 = 3;
+
+const GOOD_CARD: &str = "4242424242424242";
+const DECLINED_CARD: &str = "4000000000000002";
+const INITIAL_FUNDS: i64 = 50_000;
+const AUTHORS: [&str; 6] = [
+    "Tolkien",
+    "Le Guin",
+    "Pratchett",
+    "Austen",
+    "Borges",
+    "Calvino",
+];
+
+// ---- the state a run leaves (and `--check` reads) ---------------------------
+
+/// Everything the checker needs: what the run created and what the node
+/// acknowledged.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    /// Tags the run's users, skus and keys.
+    pub run: String,
+    pub url: String,
+    pub users: Vec<LoadUser>,
+    pub products: Vec<LoadProduct>,
+    /// Acknowledged deposits (2xx, or a 202 whose operation is done).
+    pub deposits: Vec<DepositRec>,
+    pub transfers: Vec<TransferRec>,
+    pub orders: Vec<OrderRec>,
+    /// Requests whose fate the run could not learn; the checker repeats them
+    /// with their key (and then knows).
+    pub unresolved: Vec<Replay>,
+    /// Set when the node has user queues and the run used them.
+    pub queue: Option<QueueRec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadUser {
+    pub email: String,
+    pub password: String,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadProduct {
+    pub sku: String,
+    pub price_cents: i64,
+    pub initial_stock: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DepositRec {
+    pub user: usize,
+    pub amount_cents: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransferRec {
+    pub id: String,
+    pub from: usize,
+    pub to: usize,
+    pub amount_cents: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrderRec {
+    pub id: String,
+    pub user: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueueRec {
+    pub name: String,
+    /// Acknowledged publishes: tag → message id.
+    pub published: BTreeMap<String, String>,
+    /// Every delivery seen, in order.
+    pub deliveries: Vec<Delivery>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    pub tag: String,
+    pub id: String,
+    /// The ack was answered 2xx.
+    pub acked: bool,
+}
+
+/// A command to repeat with its key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Replay {
+    pub user: usize,
+    pub what: ReplayKind,
+    pub method: String,
+    pub path: String,
+    pub body: Value,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReplayKind {
+    Deposit { amount_cents: i64 },
+    Transfer { to: usize, amount_cents: i64 },
+    Order,
+    Publish { tag: String },
+}
+
+// ---- statistics -----------------------------------------------------------------
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Per kind of operation.
+struct KindStats {
+    count: u64,
+    ok: u64,
+    rejected: u64,
+    failed: u64,
+    /// Time to outcome (retries and 202 following included), µs.
+    time: Histogram<u64>,
+}
+
+impl Default for KindStats {
+    fn default() -> Self {
+        KindStats {
+            count: 0,
+            ok: 0,
+            rejected: 0,
+            failed: 0,
+            time: histogram(),
+        }
+    }
+}
+
+/// One worker's numbers (merged at the end).
+#[derive(Default)]
+struct Stats {
+    kinds: BTreeMap<&'static str, KindStats>,
+    /// Per request (not per operation), µs.
+    latency: Option<Histogram<u64>>,
+    statuses: BTreeMap<u16, u64>,
+    transport_errors: u64,
+    requests: u64,
+    polls: u64,
+    accepted: u64,
+    accepted_done: Option<Histogram<u64>>,
+}
+
+impl Stats {
+    fn attempt(&mut self, a: &Attempt) {
+        if a.poll {
+            self.polls += 1;
+            return;
+        }
+        self.requests += 1;
+        self.latency
+            .get_or_insert_with(histogram)
+            .saturating_record(a.latency.as_micros() as u64);
+        match a.status {
+            Some(s) => {
+                *self.statuses.entry(s).or_default() += 1;
+                if s == 202 {
+                    self.accepted += 1;
+                }
+            }
+            None => self.transport_errors += 1,
+        }
+    }
+
+    /// Records an operation's outcome; true if it counts as an error.
+    fn finish(&mut self, kind: &'static str, out: &Outcome, took: Duration) -> bool {
+        let k = self.kinds.entry(kind).or_default();
+        k.count += 1;
+        k.time.saturating_record(took.as_micros() as u64);
+        match out {
+            Outcome::Done { accepted_for, .. } => {
+                k.ok += 1;
+                if let Some(d) = accepted_for {
+                    self.accepted_done
+                        .get_or_insert_with(histogram)
+                        .saturating_record(d.as_micros() as u64);
+                }
+                false
+            }
+            // A business answer (insufficient funds, too late to cancel).
+            Outcome::Rejected(e) if matches!(e.status(), Some(404 | 409 | 422)) => {
+                k.rejected += 1;
+                false
+            }
+            _ => {
+                k.failed += 1;
+                true
+            }
+        }
+    }
+
+    fn merge(&mut self, o: Stats) {
+        for (kind, s) in o.kinds {
+            let k = self.kinds.entry(kind).or_default();
+            k.count += s.count;
+            k.ok += s.ok;
+            k.rejected += s.rejected;
+            k.failed += s.failed;
+            let _ = k.time.add(&s.time);
+        }
+        merge_hist(&mut self.latency, o.latency);
+        merge_hist(&mut self.accepted_done, o.accepted_done);
+        for (s, n) in o.statuses {
+            *self.statuses.entry(s).or_default() += n;
+        }
+        self.transport_errors += o.transport_errors;
+        self.requests += o.requests;
+        self.polls += o.polls;
+        self.accepted += o.accepted;
+    }
+}
+
+fn merge_hist(into: &mut Option<Histogram<u64>>, from: Option<Histogram<u64>>) {
+    if let Some(h) = from {
+        let _ = into.get_or_insert_with(histogram).add(&h);
+    }
+}
+
+// ---- the report -----------------------------------------------------------------
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Percentiles {
+    fn of(h: Option<&Histogram<u64>>) -> Percentiles {
+        let Some(h) = h.filter(|h| !h.is_empty()) else {
+            return Percentiles::default();
+        };
+        let ms = |us: u64| (us as f64 / 1000.0 * 100.0).round() / 100.0;
+        Percentiles {
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p90_ms: ms(h.value_at_quantile(0.90)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KindReport {
+    pub count: u64,
+    pub ok: u64,
+    /// Business refusals (404/409/422: insufficient funds, too late to cancel, ...).
+    pub rejected: u64,
+    /// Errors: dead-lettered, unexpected status, or fate unknown.
+    pub failed: u64,
+    /// Time to outcome, retries and 202 following included.
+    pub time: Percentiles,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultRec {
+    pub at_ms: u64,
+    pub actor: String,
+    pub action: String,
+    pub down_ms: Option<u64>,
+    pub count: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub url: String,
+    pub run: String,
+    pub seed: u64,
+    pub concurrency: u16,
+    pub users: usize,
+    pub target: String,
+    pub chaos_interval_ms: Option<u64>,
+    pub elapsed_s: f64,
+    pub operations: u64,
+    pub requests: u64,
+    pub ops_per_s: f64,
+    pub requests_per_s: f64,
+    /// Per request (operation polls excluded).
+    pub latency: Percentiles,
+    pub kinds: BTreeMap<String, KindReport>,
+    pub status_codes: BTreeMap<String, u64>,
+    pub transport_errors: u64,
+    pub operation_polls: u64,
+    /// 202s received, and the time from first send to their operation being done.
+    pub accepted: u64,
+    pub accepted_completion: Percentiles,
+    pub orders_placed: u64,
+    pub faults_injected: u64,
+    pub faults: Vec<FaultRec>,
+    pub queues: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Invariant {
+    pub name: String,
+    /// "PASS", "FAIL" or "SKIP".
+    pub verdict: String,
+    pub detail: String,
+    /// The first violations found.
+    pub violations: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub settled: bool,
+    pub settle_s: f64,
+    pub replayed: usize,
+    pub orders: BTreeMap<String, u64>,
+    pub invariants: Vec<Invariant>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub run: Option<RunReport>,
+    pub checker: CheckReport,
+    pub pass: bool,
+}
+
+// ---- entry ------------------------------------------------------------------------
+
+/// Runs `mailroom load`; returns the exit code.
+pub async fn main(api: &Api, out: Out, args: LoadArgs) -> i32 {
+    match run(api, out, args).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+async fn run(api: &Api, out: Out, args: LoadArgs) -> Result<i32, ClientError> {
+    let password = args.admin_password.clone().ok_or_else(|| {
+        ClientError::Other(
+            "load needs the admin's password (to create products and inject faults): \
+             --admin-password or MAILROOM_ADMIN_PASSWORD"
+                .into(),
+        )
+    })?;
+    let admin = api.with_token(login(api, &args.admin_email, &password).await?);
+
+    let (run_report, mut state, users) = if args.check {
+        let path = args.state.as_ref().expect("clap requires --state");
+        let bytes = std::fs::read(path)
+            .map_err(|e| ClientError::Other(format!("reading {}: {e}", path.display())))?;
+        let state: State = serde_json::from_slice(&bytes).map_err(|e| {
+            ClientError::Other(format!("{} is not a load state: {e}", path.display()))
+        })?;
+        let mut users = Vec::new();
+        for u in &state.users {
+            users.push(api.with_token(login(api, &u.email, &u.password).await?));
+        }
+        (None, state, users)
+    } else {
+        let (r, s, u) = load(api, &admin, &args).await?;
+        (Some(r), s, u)
+    };
+
+    let checker = check(&admin, &users, &mut state, args.settle_timeout).await;
+    if let Some(path) = &args.state {
+        write_json(path, &state)?;
+    }
+    let pass = checker.invariants.iter().all(|i| i.verdict != "FAIL");
+    let report = Report {
+        run: run_report,
+        checker,
+        pass,
+    };
+    if let Some(path) = &args.report {
+        write_json(path, &report)?;
+    }
+    if out.json {
+        out.print_json(&serde_json::to_value(&report).unwrap_or_default());
+    } else {
+        print_report(&report);
+    }
+    Ok(if pass { 0 } else { EXIT_FAIL })
+}
+
+fn write_json<T: Serialize>(path: &std::path::Path, v: &T) -> Result<(), ClientError> {
+    let bytes = serde_json::to_vec_pretty(v).expect("serializes");
+    std::fs::write(path, bytes)
+        .map_err(|e| ClientError::Other(format!("writing {}: {e}", path.display())))
+}
+
+async fn login(api: &Api, email: &str, password: &str) -> Result<String, ClientError> {
+    let v = api
+        .execute(
+            Method::POST,
+            &format!("{V1}/auth/login"),
+            Some(&json!({ "email": email, "password": password })),
+            None,
+            Policy::PATIENT,
+            &mut |_| {},
+        )
+        .await
+        .into_result()
+        .map_err(|e| ClientError::Other(format!("logging in as {email}: {e}")))?;
+    Ok(v["token"].as_str().unwrap_or_default().to_owned())
+}
+
+// ---- setup and the mix ---------------------------------------------------------------
+
+/// What every worker knows.
+struct Plan {
+    run: String,
+    users: Vec<LoadUser>,
+    products: Vec<LoadProduct>,
+    queue: Option<String>,
+}
+
+/// Live counters (the progress bar) and the stop conditions.
+#[derive(Default)]
+struct Shared {
+    stop: AtomicBool,
+    /// Orders still to place (`--orders`); `i64::MAX` for a timed run.
+    orders_left: AtomicI64,
+    orders_placed: AtomicU64,
+    ops: AtomicU64,
+    errors: AtomicU64,
+    retries: AtomicU64,
+    faults: AtomicU64,
+}
+
+async fn load(
+    api: &Api,
+    admin: &Api,
+    args: &LoadArgs,
+) -> Result<(RunReport, State, Vec<Api>), ClientError> {
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let concurrency = args.concurrency as usize;
+    let n_users = concurrency.max(2);
+    let mut state = State {
+        run: run.clone(),
+        url: api.base().to_owned(),
+        ..State::default()
+    };
+    eprintln!(
+        "mailroom load: run {run}, seed {seed}, {concurrency} workers, {n_users} users against {}",
+        api.base()
+    );
+
+    // Users: register and fund them.
+    let registered: Vec<Result<(LoadUser, String), ClientError>> =
+        futures::stream::iter(0..n_users)
+            .map(|i| register_user(api, &run, i))
+            .buffered(8)
+            .collect()
+            .await;
+    let mut users = Vec::new();
+    let mut tokens = Vec::new();
+    for r in registered {
+        let (u, t) = r?;
+        users.push(u);
+        tokens.push(api.with_token(t));
+    }
+    let deposits: Vec<(usize, Outcome)> = futures::stream::iter(tokens.iter().enumerate())
+        .map(|(i, t)| {
+            let key = format!("load-{run}-fund-{i}");
+            async move {
+                let out = t
+                    .execute(
+                        Method::POST,
+                        &format!("{V1}/wallet/deposit"),
+                        Some(&json!({ "amount_cents": INITIAL_FUNDS })),
+                        Some(&key),
+                        Policy::PATIENT,
+                        &mut |_| {},
+                    )
+                    .await;
+                (i, out)
+            }
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    for (i, out) in deposits {
+        out.into_result()
+            .map_err(|e| ClientError::Other(format!("funding load user {i}: {e}")))?;
+        state.deposits.push(DepositRec {
+            user: i,
+            amount_cents: INITIAL_FUNDS,
+        });
+    }
+
+    // Products with known stock; one scarce, so some orders run out.
+    let mut products = Vec::new();
+    for (i, author) in AUTHORS.iter().enumerate() {
+        let p = LoadProduct {
+            sku: format!("LOAD-{run}-{i}"),
+            price_cents: 150 + 275 * i as i64,
+            initial_stock: if i == 0 { 40 } else { 1_000_000 },
+        };
+        let body = json!({
+            "sku": p.sku, "title": format!("Load book {i} of run {run}"), "author": author,
+            "category": format!("load-{run}"), "description": "created by mailroom load",
+            "price_cents": p.price_cents, "initial_stock": p.initial_stock,
+        });
+        admin
+            .execute(
+                Method::POST,
+                &format!("{V1}/products"),
+                Some(&body),
+                Some(&format!("load-{run}-product-{i}")),
+                Policy::PATIENT,
+                &mut |_| {},
+            )
+            .await
+            .into_result()
+            .map_err(|e| ClientError::Other(format!("creating product {}: {e}", p.sku)))?;
+        products.push(p);
+    }
+    for p in &products {
+        let until = Instant::now() + Duration::from_secs(30);
+        while admin
+            .get::<Value>(&format!("{V1}/inventory/{}", seg(&p.sku)))
+            .await
+            .is_err()
+        {
+            if Instant::now() > until {
+                return Err(ClientError::Other(format!(
+                    "inventory never learned about {}",
+                    p.sku
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // The cart and the rest learn about products from events: let them.
+    let _ = quiesce(admin, Duration::from_secs(30)).await;
+
+    // User queues, if this node has them.
+    let (queue, queues_note) = setup_queue(&tokens, &users, &run).await;
+    state.queue = queue.as_ref().map(|name| QueueRec {
+        name: name.clone(),
+        ..QueueRec::default()
+    });
+    eprintln!("queues: {queues_note}");
+
+    state.users = users.clone();
+    state.products = products.clone();
+    let plan = Arc::new(Plan {
+        run: run.clone(),
+        users,
+        products,
+        queue,
+    });
+    let shared = Arc::new(Shared {
+        orders_left: AtomicI64::new(
+            args.orders
+                .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+                .unwrap_or(i64::MAX),
+        ),
+        ..Shared::default()
+    });
+    let duration = match (args.orders, args.duration) {
+        (Some(_), _) => None,
+        (None, d) => Some(d.unwrap_or(Duration::from_secs(30))),
+    };
+    let target = match (args.orders, duration) {
+        (Some(n), _) => format!("{n} orders"),
+        (None, Some(d)) => format!("{}", humantime::format_duration(d)),
+        (None, None) => unreachable!(),
+    };
+
+    // Go.
+    let started = Instant::now();
+    let deadline = duration.map(|d| started + d);
+    let progress = progress_bar(args.orders, duration);
+    let ticker = {
+        let (shared, pb) = (shared.clone(), progress.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let secs = started.elapsed().as_secs_f64().max(0.001);
+                let ops = shared.ops.load(Relaxed);
+                match duration {
+                    Some(_) => pb.set_position(started.elapsed().as_secs()),
+                    None => pb.set_position(shared.orders_placed.load(Relaxed)),
+                }
+                pb.set_message(format!(
+                    "{ops} ops ({:.0}/s) · {} orders · {} errors · {} retries · {} faults",
+                    ops as f64 / secs,
+                    shared.orders_placed.load(Relaxed),
+                    shared.errors.load(Relaxed),
+                    shared.retries.load(Relaxed),
+                    shared.faults.load(Relaxed),
+                ));
+                if shared.stop.load(Relaxed) {
+                    break;
+                }
+            }
+        })
+    };
+    let chaos = args.chaos.then(|| {
+        tokio::spawn(chaos_loop(
+            admin.clone(),
+            shared.clone(),
+            args.chaos_interval,
+            seed ^ 0xC4A0_5C4A_05C4_A05C,
+            started,
+            deadline,
+        ))
+    });
+    let mut workers = Vec::new();
+    for w in 0..concurrency {
+        let worker = Worker {
+            w,
+            me: w % n_users,
+            api: tokens[w % n_users].clone(),
+            rng: StdRng::seed_from_u64(seed.wrapping_add(w as u64 * 0x9E37_79B9)),
+            plan: plan.clone(),
+            shared: shared.clone(),
+            deadline,
+            seq: 0,
+            log: Log::default(),
+            my_orders: Vec::new(),
+        };
+        workers.push(tokio::spawn(worker.run()));
+    }
+    let mut stats = Stats::default();
+    for w in workers {
+        let log = w
+            .await
+            .map_err(|e| ClientError::Other(format!("a worker panicked: {e}")))?;
+        stats.merge(log.stats);
+        state.deposits.extend(log.deposits);
+        state.transfers.extend(log.transfers);
+        state.orders.extend(log.orders);
+        state.unresolved.extend(log.unresolved);
+        if let Some(q) = state.queue.as_mut() {
+            q.published.extend(log.published);
+            q.deliveries.extend(log.deliveries);
+        }
+    }
+    let elapsed = started.elapsed();
+    shared.stop.store(true, Relaxed);
+    let faults = match chaos {
+        Some(c) => c.await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let _ = ticker.await;
+    progress.finish_and_clear();
+    if args.chaos {
+        clear_faults(admin).await;
+    }
+
+    let ops: u64 = stats.kinds.values().map(|k| k.count).sum();
+    let secs = elapsed.as_secs_f64().max(0.001);
+    let report = RunReport {
+        url: api.base().to_owned(),
+        run,
+        seed,
+        concurrency: args.concurrency,
+        users: n_users,
+        target,
+        chaos_interval_ms: args.chaos.then_some(args.chaos_interval.as_millis() as u64),
+        elapsed_s: (secs * 100.0).round() / 100.0,
+        operations: ops,
+        requests: stats.requests,
+        ops_per_s: (ops as f64 / secs * 10.0).round() / 10.0,
+        requests_per_s: (stats.requests as f64 / secs * 10.0).round() / 10.0,
+        latency: Percentiles::of(stats.latency.as_ref()),
+        kinds: stats
+            .kinds
+            .iter()
+            .map(|(k, s)| {
+                (
+                    k.to_string(),
+                    KindReport {
+                        count: s.count,
+                        ok: s.ok,
+                        rejected: s.rejected,
+                        failed: s.failed,
+                        time: Percentiles::of(Some(&s.time)),
+                    },
+                )
+            })
+            .collect(),
+        status_codes: stats
+            .statuses
+            .iter()
+            .map(|(s, n)| (s.to_string(), *n))
+            .collect(),
+        transport_errors: stats.transport_errors,
+        operation_polls: stats.polls,
+        accepted: stats.accepted,
+        accepted_completion: Percentiles::of(stats.accepted_done.as_ref()),
+        orders_placed: shared.orders_placed.load(Relaxed),
+        faults_injected: faults.len() as u64,
+        faults,
+        queues: queues_note,
+    };
+    Ok((report, state, tokens))
+}
+
+async fn register_user(api: &Api, run: &str, i: usize) -> Result<(LoadUser, String), ClientError> {
+    let email = format!("load-{run}-{i}@example.com");
+    let password = format!("load-{run}-{}", uuid::Uuid::new_v4().simple());
+    let v = api
+        .execute(
+            Method::POST,
+            &format!("{V1}/auth/register"),
+            Some(
+                &json!({ "email": email, "password": password, "name": format!("Load user {i}") }),
+            ),
+            Some(&format!("load-{run}-register-{i}")),
+            Policy::PATIENT,
+            &mut |_| {},
+        )
+        .await
+        .into_result()
+        .map_err(|e| ClientError::Other(format!("registering {email}: {e}")))?;
+    // 201 carries {user, token}; a followed 202 only the user.
+    let id = v["user"]["id"]
+        .as_str()
+        .or(v["id"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let token = match v["token"].as_str() {
+        Some(t) => t.to_owned(),
+        None => login(api, &email, &password).await?,
+    };
+    Ok((
+        LoadUser {
+            email,
+            password,
+            id,
+        },
+        token,
+    ))
+}
+
+/// Creates the run's queue (owned by user 0, granted to the others) if the
+/// node has user queues; says why not otherwise.
+async fn setup_queue(tokens: &[Api], users: &[LoadUser], run: &str) -> (Option<String>, String) {
+    let owner = &tokens[0];
+    match owner
+        .send(Method::GET, &format!("{V1}/queues"), None, None)
+        .await
+    {
+        Ok(r) if r.status == 404 => {
+            return (
+                None,
+                "skipped: GET /api/v1/queues answered 404 (this node has no user queues)".into(),
+            )
+        }
+        Ok(r) if !r.ok() => {
+            return (
+                None,
+                format!("skipped: GET /api/v1/queues answered {}", r.status),
+            )
+        }
+        Err(e) => return (None, format!("skipped: GET /api/v1/queues: {e}")),
+        Ok(_) => {}
+    }
+    let name = format!("load-{run}");
+    let created = owner
+        .execute(
+            Method::POST,
+            &format!("{V1}/queues"),
+            Some(&json!({ "name": name, "visibility_timeout_s": 10 })),
+            Some(&format!("load-{run}-queue")),
+            Policy::PATIENT,
+            &mut |_| {},
+        )
+        .await
+        .into_result();
+    if let Err(e) = created {
+        return (None, format!("skipped: creating queue {name}: {e}"));
+    }
+    for (i, u) in users.iter().enumerate().skip(1) {
+        let granted = owner
+            .execute(
+                Method::POST,
+                &format!("{V1}/queues/{}/grants", seg(&name)),
+                Some(&json!({ "user_email": u.email, "permissions": ["publish", "consume"] })),
+                Some(&format!("load-{run}-grant-{i}")),
+                Policy::PATIENT,
+                &mut |_| {},
+            )
+            .await
+            .into_result();
+        if let Err(e) = granted {
+            return (
+                None,
+                format!("skipped: granting {name} to {}: {e}", u.email),
+            );
+        }
+    }
+    (Some(name.clone()), format!("ran on queue {name}"))
+}
+
+fn progress_bar(orders: Option<u64>, duration: Option<Duration>) -> ProgressBar {
+    let len = orders.or(duration.map(|d| d.as_secs().max(1))).unwrap_or(1);
+    let pb = ProgressBar::new(len);
+    let unit = if orders.is_some() { "orders" } else { "s" };
+    pb.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} {unit} · {{msg}}"
+        ))
+        .expect("a valid template"),
+    );
+    pb
+}
+
+/// What one worker saw and got acknowledged.
+#[derive(Default)]
+struct Log {
+    stats: Stats,
+    deposits: Vec<DepositRec>,
+    transfers: Vec<TransferRec>,
+    orders: Vec<OrderRec>,
+    unresolved: Vec<Replay>,
+    published: BTreeMap<String, String>,
+    deliveries: Vec<Delivery>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Browse,
+    Search,
+    Product,
+    CartOrder,
+    CardOrder,
+    DeclinedOrder,
+    WalletOrder,
+    Transfer,
+    Deposit,
+    Wallet,
+    Cancel,
+    ListOrders,
+    Publish,
+    Receive,
+}
+
+/// The mix, as weights.
+const MIX: [(Op, u32); 14] = [
+    (Op::Browse, 10),
+    (Op::Search, 6),
+    (Op::Product, 6),
+    (Op::CartOrder, 14),
+    (Op::CardOrder, 16),
+    (Op::DeclinedOrder, 4),
+    (Op::WalletOrder, 12),
+    (Op::Transfer, 12),
+    (Op::Deposit, 4),
+    (Op::Wallet, 4),
+    (Op::Cancel, 3),
+    (Op::ListOrders, 3),
+    (Op::Publish, 6),
+    (Op::Receive, 6),
+];
+
+struct Worker {
+    w: usize,
+    /// The user this worker acts as.
+    me: usize,
+    api: Api,
+    rng: StdRng,
+    plan: Arc<Plan>,
+    shared: Arc<Shared>,
+    deadline: Option<Instant>,
+    seq: u64,
+    log: Log,
+    my_orders: Vec<String>,
+}
+
+impl Worker {
+    async fn run(mut self) -> Log {
+        let queues = self.plan.queue.is_some();
+        let mix: Vec<(Op, u32)> = MIX
+            .iter()
+            .copied()
+            .filter(|(op, _)| queues || !matches!(op, Op::Publish | Op::Receive))
+            .collect();
+        let total: u32 = mix.iter().map(|m| m.1).sum();
+        loop {
+            if self.shared.stop.load(Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
+            {
+                break;
+            }
+            let mut pick = self.rng.random_range(0..total);
+            let op = mix
+                .iter()
+                .find(|(_, w)| {
+                    if pick < *w {
+                        true
+                    } else {
+                        pick -= w;
+                        false
+                    }
+                })
+                .map(|m| m.0)
+                .unwrap_or(Op::Browse);
+            let is_order = matches!(
+                op,
+                Op::CartOrder | Op::CardOrder | Op::DeclinedOrder | Op::WalletOrder
+            );
+            if is_order && self.shared.orders_left.fetch_sub(1, Relaxed) <= 0 {
+                // `--orders` reached: this run is over.
+                self.shared.stop.store(true, Relaxed);
+                break;
+            }
+            self.step(op).await;
+        }
+        self.log
+    }
+
+    fn key(&mut self) -> String {
+        self.seq += 1;
+        format!("load-{}-{}-{}", self.plan.run, self.w, self.seq)
+    }
+
+    fn sku(&mut self) -> String {
+        let i = self.rng.random_range(0..self.plan.products.len());
+        self.plan.products[i].sku.clone()
+    }
+
+    fn lines(&mut self) -> Vec<(String, i64)> {
+        let n = self.rng.random_range(1..=2);
+        let mut lines: BTreeMap<String, i64> = BTreeMap::new();
+        for _ in 0..n {
+            let sku = self.sku();
+            *lines.entry(sku).or_default() += self.rng.random_range(1..=3);
+        }
+        lines.into_iter().collect()
+    }
+
+    /// One operation: sends (with a key for commands), records it.
+    async fn op(
+        &mut self,
+        kind: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        retry_body: Option<Value>,
+        keyed: bool,
+    ) -> (Outcome, Option<String>) {
+        let key = keyed.then(|| self.key());
+        let started = Instant::now();
+        let (api, log, shared) = (&self.api, &mut self.log, &self.shared);
+        let out = api
+            .execute_with_retry_body(
+                method,
+                path,
+                body.as_ref(),
+                retry_body.as_ref(),
+                key.as_deref(),
+                Policy::PATIENT,
+                &mut |a| {
+                    // Transport errors, 5xx and 429 are what a retry follows.
+                    if !a.poll && !matches!(a.status, Some(200..=428 | 430..=499)) {
+                        shared.retries.fetch_add(1, Relaxed);
+                    }
+                    log.stats.attempt(&a);
+                },
+            )
+            .await;
+        if self.log.stats.finish(kind, &out, started.elapsed()) {
+            self.shared.errors.fetch_add(1, Relaxed);
+        }
+        self.shared.ops.fetch_add(1, Relaxed);
+        (out, key)
+    }
+
+    fn unresolved(&mut self, what: ReplayKind, method: &str, path: &str, body: Value, key: String) {
+        self.log.unresolved.push(Replay {
+            user: self.me,
+            what,
+            method: method.into(),
+            path: path.into(),
+            body,
+            key,
+        });
+    }
+
+    async fn step(&mut self, op: Op) {
+        match op {
+            Op::Browse => {
+                let page = self.rng.random_range(1..=3);
+                let path = format!("{V1}/products?page={page}&page_size=20");
+                self.op("browse", Method::GET, &path, None, None, false)
+                    .await;
+            }
+            Op::Search => {
+                let author = AUTHORS[self.rng.random_range(0..AUTHORS.len())];
+                let path = format!(
+                    "{V1}/products?q={}&category=load-{}",
+                    seg(author),
+                    self.plan.run
+                );
+                self.op("search", Method::GET, &path, None, None, false)
+                    .await;
+            }
+            Op::Product => {
+                let sku = self.sku();
+                self.op(
+                    "product",
+                    Method::GET,
+                    &format!("{V1}/products/{}", seg(&sku)),
+                    None,
+                    None,
+                    false,
+                )
+                .await;
+                self.op(
+                    "stock",
+                    Method::GET,
+                    &format!("{V1}/inventory/{}", seg(&sku)),
+                    None,
+                    None,
+                    false,
+                )
+                .await;
+            }
+            Op::CartOrder => self.cart_order().await,
+            Op::CardOrder => {
+                let lines = self.lines();
+                self.place("order_card", Some(lines), card(GOOD_CARD)).await;
+            }
+            Op::DeclinedOrder => {
+                let lines = self.lines();
+                self.place("order_declined", Some(lines), card(DECLINED_CARD))
+                    .await;
+            }
+            Op::WalletOrder => {
+                let lines = self.lines();
+                self.place("order_wallet", Some(lines), json!({ "method": "wallet" }))
+                    .await;
+            }
+            Op::Transfer => self.transfer().await,
+            Op::Deposit => {
+                let amount = self.rng.random_range(500..=5_000);
+                let path = format!("{V1}/wallet/deposit");
+                let body = json!({ "amount_cents": amount });
+                let (out, key) = self
+                    .op(
+                        "deposit",
+                        Method::POST,
+                        &path,
+                        Some(body.clone()),
+                        None,
+                        true,
+                    )
+                    .await;
+                match out {
+                    Outcome::Done { .. } => self.log.deposits.push(DepositRec {
+                        user: self.me,
+                        amount_cents: amount,
+                    }),
+                    Outcome::Unknown(_) => self.unresolved(
+                        ReplayKind::Deposit {
+                            amount_cents: amount,
+                        },
+                        "POST",
+                        &path,
+                        body,
+                        key.expect("keyed"),
+                    ),
+                    _ => {}
+                }
+            }
+            Op::Wallet => {
+                self.op(
+                    "wallet",
+                    Method::GET,
+                    &format!("{V1}/wallet"),
+                    None,
+                    None,
+                    false,
+                )
+                .await;
+            }
+            Op::Cancel => {
+                if self.my_orders.is_empty() {
+                    return;
+                }
+                let i = self.rng.random_range(0..self.my_orders.len());
+                let id = self.my_orders.swap_remove(i);
+                self.op(
+                    "cancel",
+                    Method::POST,
+                    &format!("{V1}/orders/{id}/cancel"),
+                    None,
+                    None,
+                    true,
+                )
+                .await;
+            }
+            Op::ListOrders => {
+                self.op(
+                    "orders_list",
+                    Method::GET,
+                    &format!("{V1}/orders?page=1&page_size=20"),
+                    None,
+                    None,
+                    false,
+                )
+                .await;
+            }
+            Op::Publish => self.publish().await,
+            Op::Receive => self.receive().await,
+        }
+    }
+
+    /// Clear the cart, add lines, order from the cart. A retry of the order
+    /// names the lines explicitly: the node answers a repeated key with the
+    /// first result (the body is not compared), and a cart emptied by a
+    /// first attempt that did get through cannot turn the retry into a 422.
+    async fn cart_order(&mut self) {
+        let (out, _) = self
+            .op(
+                "cart_clear",
+                Method::DELETE,
+                &format!("{V1}/cart"),
+                None,
+                None,
+                true,
+            )
+            .await;
+        let mut ready = matches!(out, Outcome::Done { .. });
+        let lines = self.lines();
+        for (sku, quantity) in &lines {
+            if !ready {
+                break;
+            }
+            let (out, _) = self
+                .op(
+                    "cart_add",
+                    Method::POST,
+                    &format!("{V1}/cart/items"),
+                    Some(json!({ "sku": sku, "quantity": quantity })),
+                    None,
+                    true,
+                )
+                .await;
+            ready = matches!(out, Outcome::Done { .. });
+        }
+        if !ready {
+            // The order ticket this flow took goes back.
+            self.shared.orders_left.fetch_add(1, Relaxed);
+            return;
+        }
+        let payment = if self.rng.random_bool(0.3) {
+            json!({ "method": "wallet" })
+        } else {
+            card(GOOD_CARD)
+        };
+        let body = json!({ "payment": payment, "shipping_address": address() });
+        let mut retry = body.clone();
+        retry["items"] = items(&lines);
+        self.place_with("order_cart", body, Some(retry)).await;
+    }
+
+    async fn place(
+        &mut self,
+        kind: &'static str,
+        lines: Option<Vec<(String, i64)>>,
+        payment: Value,
+    ) {
+        let mut body = json!({ "payment": payment, "shipping_address": address() });
+        if let Some(lines) = lines {
+            body["items"] = items(&lines);
+        }
+        self.place_with(kind, body, None).await;
+    }
+
+    async fn place_with(&mut self, kind: &'static str, body: Value, retry: Option<Value>) {
+        let path = format!("{V1}/orders");
+        let (out, key) = self
+            .op(
+                kind,
+                Method::POST,
+                &path,
+                Some(body.clone()),
+                retry.clone(),
+                true,
+            )
+            .await;
+        self.shared.orders_placed.fetch_add(1, Relaxed);
+        match out {
+            Outcome::Done { body: order, .. } => {
+                let id = order["id"].as_str().unwrap_or_default().to_owned();
+                self.my_orders.push(id.clone());
+                self.log.orders.push(OrderRec { id, user: self.me });
+            }
+            Outcome::Unknown(_) => self.unresolved(
+                ReplayKind::Order,
+                "POST",
+                &path,
+                retry.unwrap_or(body),
+                key.expect("keyed"),
+            ),
+            _ => {}
+        }
+    }
+
+    async fn transfer(&mut self) {
+        let n = self.plan.users.len();
+        let mut to = self.rng.random_range(0..n - 1);
+        if to >= self.me {
+            to += 1;
+        }
+        let amount = self.rng.random_range(100..=1_500);
+        let path = format!("{V1}/transfers");
+        let body = json!({ "to_email": self.plan.users[to].email, "amount_cents": amount, "note": "load" });
+        let (out, key) = self
+            .op(
+                "transfer",
+                Method::POST,
+                &path,
+                Some(body.clone()),
+                None,
+                true,
+            )
+            .await;
+        match out {
+            Outcome::Done { body: t, .. } => self.log.transfers.push(TransferRec {
+                id: t["id"].as_str().unwrap_or_default().to_owned(),
+                from: self.me,
+                to,
+                amount_cents: amount,
+            }),
+            Outcome::Unknown(_) => self.unresolved(
+                ReplayKind::Transfer {
+                    to,
+                    amount_cents: amount,
+                },
+                "POST",
+                &path,
+                body,
+                key.expect("keyed"),
+            ),
+            _ => {}
+        }
+    }
+
+    async fn publish(&mut self) {
+        let Some(queue) = self.plan.queue.clone() else {
+            return;
+        };
+        let tag = format!("m-{}-{}", self.w, self.seq + 1);
+        let path = format!("{V1}/queues/{}/messages", seg(&queue));
+        let body = json!({ "body": format!("load {} {tag}", self.plan.run) });
+        let (out, key) = self
+            .op(
+                "queue_publish",
+                Method::POST,
+                &path,
+                Some(body.clone()),
+                None,
+                true,
+            )
+            .await;
+        match out {
+            Outcome::Done { body: m, .. } => {
+                self.log
+                    .published
+                    .insert(tag, m["id"].as_str().unwrap_or_default().to_owned());
+            }
+            Outcome::Unknown(_) => self.unresolved(
+                ReplayKind::Publish { tag },
+                "POST",
+                &path,
+                body,
+                key.expect("keyed"),
+            ),
+            _ => {}
+        }
+    }
+
+    async fn receive(&mut self) {
+        let Some(queue) = self.plan.queue.clone() else {
+            return;
+        };
+        let (out, _) = self
+            .op(
+                "queue_receive",
+                Method::POST,
+                &format!("{V1}/queues/{}/receive", seg(&queue)),
+                Some(json!({ "max": 5, "wait_s": 0 })),
+                None,
+                false,
+            )
+            .await;
+        let Outcome::Done { body, .. } = out else {
+            return;
+        };
+        for m in messages(&body) {
+            let (out, _) = self
+                .op(
+                    "queue_ack",
+                    Method::POST,
+                    &format!("{V1}/queues/{}/messages/{}/ack", seg(&queue), seg(&m.1)),
+                    Some(json!({ "receipt": m.2 })),
+                    None,
+                    false,
+                )
+                .await;
+            self.log.deliveries.push(Delivery {
+                tag: m.0,
+                id: m.1,
+                acked: matches!(out, Outcome::Done { .. }),
+            });
+        }
+    }
+}
+
+/// `(tag, id, receipt)` of each message a receive returned.
+fn messages(body: &Value) -> Vec<(String, String, Value)> {
+    body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let text = match &m["body"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let tag = text
+                .split_whitespace()
+                .last()
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_owned();
+            (
+                tag,
+                m["id"].as_str().unwrap_or_default().to_owned(),
+                m["receipt"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn card(number: &str) -> Value {
+    json!({ "method": "card", "card": { "number": number, "expiry": "12/39", "cvv": "123" } })
+}
+
+fn address() -> Value {
+    json!({ "name": "Load Tester", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US" })
+}
+
+fn items(lines: &[(String, i64)]) -> Value {
+    Value::Array(
+        lines
+            .iter()
+            .map(|(sku, q)| json!({ "sku": sku, "quantity": q }))
+            .collect(),
+    )
+}
+
+// ---- chaos --------------------------------------------------------------------------
+
+/// Actors that may be down (or restarting) at once, the victim included.
+const MAX_DOWN: usize = 3;
+
+async fn chaos_loop(
+    admin: Api,
+    shared: Arc<Shared>,
+    every: Duration,
+    seed: u64,
+    started: Instant,
+    deadline: Option<Instant>,
+) -> Vec<FaultRec> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut faults = Vec::new();
+    let mut next = Instant::now() + every;
+    loop {
+        tokio::time::sleep_until(next.into()).await;
+        next = (next + every).max(Instant::now());
+        // The run is over when the workers stop or time is up (workers may
+        // still be finishing their last operation: no more faults for them).
+        if shared.stop.load(Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let Ok(r) = admin
+            .send(Method::GET, &format!("{V1}/admin/actors"), None, None)
+            .await
+        else {
+            continue;
+        };
+        let actors: Vec<Value> = r.body["items"].as_array().cloned().unwrap_or_default();
+        // Chaos, not a siege: only running actors are hit, and never more
+        // than MAX_DOWN at once. Restarts back off (up to 5 s after a
+        // streak), so killing whatever is already down would keep every
+        // actor down and the run would measure nothing but 503s.
+        let running: Vec<&Value> = actors.iter().filter(|a| a["state"] == "running").collect();
+        if running.is_empty() || actors.len() - running.len() >= MAX_DOWN {
+            continue;
+        }
+        let a = running[rng.random_range(0..running.len())];
+        let actor = a["name"].as_str().unwrap_or_default().to_owned();
+        let armed = a["faults"].as_array().is_some_and(|f| !f.is_empty());
+        // Mostly kills; now and then a crash of the next message or two —
+        // never stacked on a fault still armed, and far below
+        // --max-deliveries, so a crash is a restart and a redelivery, not
+        // a dead letter.
+        let (body, rec) = if !armed && rng.random_bool(0.25) {
+            let count = rng.random_range(1..=2);
+            (
+                json!({ "actor": actor, "action": "crash_next", "count": count }),
+                FaultRec {
+                    at_ms: started.elapsed().as_millis() as u64,
+                    actor: actor.clone(),
+                    action: "crash_next".into(),
+                    down_ms: None,
+                    count: Some(count),
+                },
+            )
+        } else {
+            let down_ms = rng.random_range(0..1_500);
+            (
+                json!({ "actor": actor, "action": "kill", "down_ms": down_ms }),
+                FaultRec {
+                    at_ms: started.elapsed().as_millis() as u64,
+                    actor: actor.clone(),
+                    action: "kill".into(),
+                    down_ms: Some(down_ms),
+                    count: None,
+                },
+            )
+        };
+        if let Ok(r) = admin
+            .send(
+                Method::POST,
+                &format!("{V1}/admin/faults"),
+                Some(&body),
+                None,
+            )
+            .await
+        {
+            if r.ok() {
+                faults.push(rec);
+                shared.faults.fetch_add(1, Relaxed);
+            }
+        }
+    }
+    faults
+}
+
+async fn clear_faults(admin: &Api) {
+    let Ok(v) = admin.get::<Value>(&format!("{V1}/admin/actors")).await else {
+        return;
+    };
+    for a in v["items"].as_array().into_iter().flatten() {
+        if let Some(name) = a["name"].as_str() {
+            let _ = admin
+                .execute(
+                    Method::DELETE,
+                    &format!("{V1}/admin/faults/{}", seg(name)),
+                    None,
+                    None,
+                    Policy::PATIENT,
+                    &mut |_| {},
+                )
+                .await;
+        }
+    }
+}
+
+// ---- the checker ----------------------------------------------------------------------
+
+/// Waits until every actor runs with nothing pending; true if it did.
+async fn quiesce(admin: &Api, within: Duration) -> bool {
+    let until = Instant::now() + within;
+    loop {
+        if let Ok(v) = admin.get::<Value>(&format!("{V1}/admin/actors")).await {
+            let items = v["items"].as_array().cloned().unwrap_or_default();
+            if !items.is_empty()
+                && items
+                    .iter()
+                    .all(|a| a["state"] == "running" && a["pending"].as_u64() == Some(0))
+            {
+                return true;
+            }
+        }
+        if Instant::now() > until {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every item of a paged list.
+async fn all_pages(api: &Api, path: &str) -> Result<Vec<Value>, ClientError> {
+    let mut out = Vec::new();
+    for page in 1u32.. {
+        let v: Value = api
+            .get(&format!("{path}?page={page}&page_size=100"))
+            .await?;
+        let items = v["items"].as_array().cloned().unwrap_or_default();
+        let n = items.len();
+        out.extend(items);
+        if n < 100 {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Repeats each request whose fate the run did not learn, with its key.
+async fn resolve(users: &[Api], state: &mut State) -> Vec<String> {
+    let mut still = Vec::new();
+    for r in std::mem::take(&mut state.unresolved) {
+        let method = Method::from_bytes(r.method.as_bytes()).unwrap_or(Method::POST);
+        let out = users[r.user]
+            .execute(
+                method,
+                &r.path,
+                Some(&r.body),
+                Some(&r.key),
+                Policy {
+                    retry_for: Duration::from_secs(60),
+                    follow_for: Duration::from_secs(120),
+                    ..Policy::PATIENT
+                },
+                &mut |_| {},
+            )
+            .await;
+        match (out, &r.what) {
+            (Outcome::Done { .. }, ReplayKind::Deposit { amount_cents }) => {
+                state.deposits.push(DepositRec {
+                    user: r.user,
+                    amount_cents: *amount_cents,
+                })
+            }
+            (Outcome::Done { body, .. }, ReplayKind::Transfer { to, amount_cents }) => {
+                state.transfers.push(TransferRec {
+                    id: body["id"].as_str().unwrap_or_default().to_owned(),
+                    from: r.user,
+                    to: *to,
+                    amount_cents: *amount_cents,
+                })
+            }
+            (Outcome::Done { body, .. }, ReplayKind::Order) => state.orders.push(OrderRec {
+                id: body["id"].as_str().unwrap_or_default().to_owned(),
+                user: r.user,
+            }),
+            (Outcome::Done { body, .. }, ReplayKind::Publish { tag }) => {
+                if let Some(q) = state.queue.as_mut() {
+                    q.published.insert(
+                        tag.clone(),
+                        body["id"].as_str().unwrap_or_default().to_owned(),
+                    );
+                }
+            }
+            (Outcome::Unknown(why), _) => {
+                still.push(format!("{} {} (key {}): {why}", r.method, r.path, r.key));
+                state.unresolved.push(r);
+            }
+            // Refused or dead-lettered: not applied, nothing to account for.
+            _ => {}
+        }
+    }
+    still
+}
+
+/// Receives until every acknowledged publish has been received, or nothing
+/// more comes for a while.
+async fn drain_queue(users: &[Api], q: &mut QueueRec) {
+    let path = format!("{V1}/queues/{}/receive", seg(&q.name));
+    let mut idle_until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let acked: BTreeSet<&str> = q
+            .deliveries
+            .iter()
+            .filter(|d| d.acked)
+            .map(|d| d.tag.as_str())
+            .collect();
+        if q.published.keys().all(|t| acked.contains(t.as_str())) || Instant::now() > idle_until {
+            return;
+        }
+        let Ok(v) = users[0]
+            .execute(
+                Method::POST,
+                &path,
+                Some(&json!({ "max": 10, "wait_s": 1 })),
+                None,
+                Policy::PATIENT,
+                &mut |_| {},
+            )
+            .await
+            .into_result()
+        else {
+            return;
+        };
+        let got = messages(&v);
+        if !got.is_empty() {
+            idle_until = Instant::now() + Duration::from_secs(15);
+        }
+        for (tag, id, receipt) in got {
+            let acked = users[0]
+                .execute(
+                    Method::POST,
+                    &format!("{V1}/queues/{}/messages/{}/ack", seg(&q.name), seg(&id)),
+                    Some(&json!({ "receipt": receipt })),
+                    None,
+                    Policy::PATIENT,
+                    &mut |_| {},
+                )
+                .await;
+            q.deliveries.push(Delivery {
+                tag,
+                id,
+                acked: matches!(acked, Outcome::Done { .. }),
+            });
+        }
+    }
+}
+
+/// Collects violations, keeping the first few.
+#[derive(Default)]
+struct Violations {
+    count: usize,
+    first: Vec<String>,
+}
+
+impl Violations {
+    fn add(&mut self, v: String) {
+        self.count += 1;
+        if self.first.len() < 10 {
+            self.first.push(v);
+        }
+    }
+    fn verdict(self, name: &str, ok_detail: String) -> Invariant {
+        let pass = self.count == 0;
+        Invariant {
+            name: name.into(),
+            verdict: if pass { "PASS" } else { "FAIL" }.into(),
+            detail: if pass {
+                ok_detail
+            } else {
+                format!("{} violation(s)", self.count)
+            },
+            violations: self.first,
+        }
+    }
+}
+
+fn confirmed(status: &str) -> bool {
+    matches!(status, "confirmed" | "shipped" | "delivered")
+}
+
+/// Settles, then verifies every invariant against what was acknowledged.
+async fn check(admin: &Api, users: &[Api], state: &mut State, within: Duration) -> CheckReport {
+    let started = Instant::now();
+    let replayed = state.unresolved.len();
+    let unresolved = resolve(users, state).await;
+    if let Some(mut q) = state.queue.take() {
+        drain_queue(users, &mut q).await;
+        state.queue = Some(q);
+    }
+
+    // Quiescence: every actor idle, then every order settled.
+    let until = started + within;
+    let mut settled = false;
+    let mut orders: Vec<Vec<Value>> = Vec::new();
+    let mut read_error = None;
+    while Instant::now() < until {
+        if !quiesce(admin, until.saturating_duration_since(Instant::now())).await {
+            break;
+        }
+        orders.clear();
+        read_error = None;
+        for u in users {
+            match all_pages(u, &format!("{V1}/orders")).await {
+                Ok(o) => orders.push(o),
+                Err(e) => {
+                    read_error = Some(e.to_string());
+                    orders.push(Vec::new());
+                }
+            }
+        }
+        if read_error.is_none()
+            && orders
+                .iter()
+                .flatten()
+                .all(|o| SETTLED.contains(&o["status"].as_str().unwrap_or_default()))
+        {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let settle_s = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0;
+
+    // What the node shows now.
+    let mut balances = Vec::new();
+    let mut transfers: Vec<Vec<Value>> = Vec::new();
+    for u in users {
+        match u.get::<Value>(&format!("{V1}/wallet")).await {
+            Ok(w) => balances.push(w["balance_cents"].as_i64()),
+            Err(e) => {
+                read_error.get_or_insert(e.to_string());
+                balances.push(None);
+            }
+        }
+        match all_pages(u, &format!("{V1}/transfers")).await {
+            Ok(t) => transfers.push(t),
+            Err(e) => {
+                read_error.get_or_insert(e.to_string());
+                transfers.push(Vec::new());
+            }
+        }
+    }
+    if orders.len() != users.len() {
+        orders = vec![Vec::new(); users.len()];
+        read_error.get_or_insert("the node never settled; orders not read".into());
+    }
+    let mut stock = BTreeMap::new();
+    for p in &state.products {
+        match admin
+            .get::<Value>(&format!("{V1}/inventory/{}", seg(&p.sku)))
+            .await
+        {
+            Ok(v) => {
+                stock.insert(p.sku.clone(), v);
+            }
+            Err(e) => {
+                read_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    // One payment per order: captured (and equal to the total) exactly for
+    // the confirmed ones.
+    let all_orders: Vec<(usize, &Value)> = orders
+        .iter()
+        .enumerate()
+        .flat_map(|(u, os)| os.iter().map(move |o| (u, o)))
+        .collect();
+    let payments: Vec<Result<Option<Value>, ClientError>> =
+        futures::stream::iter(all_orders.iter())
+            .map(|(u, o)| {
+                let api = &users[*u];
+                let id = o["id"].as_str().unwrap_or_default().to_owned();
+                async move {
+                    let path = format!("{V1}/payments/{id}");
+                    match api
+                        .execute(Method::GET, &path, None, None, Policy::PATIENT, &mut |_| {})
+                        .await
+                    {
+                        Outcome::Done { body, .. } => Ok(Some(body)),
+                        Outcome::Rejected(e) if e.status() == Some(404) => Ok(None),
+                        other => other.into_result().map(Some),
+                    }
+                }
+            })
+            .buffered(16)
+            .collect()
+            .await;
+
+    let mut order_counts: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, o) in &all_orders {
+        *order_counts
+            .entry(o["status"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
+    }
+
+    let mut invariants = Vec::new();
+    let read_problem = |v: &mut Violations| {
+        if let Some(e) = &read_error {
+            v.add(format!("could not read the node's state: {e}"));
+        }
+    };
+
+    // (1) No acknowledged request lost.
+    let mut v = Violations::default();
+    read_problem(&mut v);
+    for u in &unresolved {
+        v.add(format!("fate still unknown after replaying: {u}"));
+    }
+    let listed_orders: BTreeMap<&str, (usize, &Value)> = all_orders
+        .iter()
+        .map(|(u, o)| (o["id"].as_str().unwrap_or_default(), (*u, *o)))
+        .collect();
+    for o in &state.orders {
+        match listed_orders.get(o.id.as_str()) {
+            Some((u, _)) if *u == o.user => {}
+            Some((u, _)) => v.add(format!(
+                "order {} listed for user {u}, not {}",
+                o.id, o.user
+            )),
+            None => v.add(format!("acknowledged order {} is missing", o.id)),
+        }
+    }
+    let listed_transfers: Vec<BTreeSet<&str>> = transfers
+        .iter()
+        .map(|ts| ts.iter().filter_map(|t| t["id"].as_str()).collect())
+        .collect();
+    for t in &state.transfers {
+        for side in [t.from, t.to] {
+            if !listed_transfers[side].contains(t.id.as_str()) {
+                v.add(format!(
+                    "acknowledged transfer {} is missing from user {side}'s transfers",
+                    t.id
+                ));
+            }
+        }
+    }
+    invariants.push(v.verdict(
+        "no acknowledged request lost",
+        format!(
+            "{} orders, {} transfers and {} deposits acknowledged; every one is there",
+            state.orders.len(),
+            state.transfers.len(),
+            state.deposits.len()
+        ),
+    ));
+
+    // (2) Nothing applied twice.
+    let mut v = Violations::default();
+    read_problem(&mut v);
+    let acked_orders: BTreeSet<&str> = state.orders.iter().map(|o| o.id.as_str()).collect();
+    for (id, (u, _)) in &listed_orders {
+        if !acked_orders.contains(id) {
+            v.add(format!(
+                "user {u} has order {id}, which no request of this run was answered with"
+            ));
+        }
+    }
+    let acked_transfers: BTreeSet<&str> = state.transfers.iter().map(|t| t.id.as_str()).collect();
+    for (u, ts) in transfers.iter().enumerate() {
+        for t in ts {
+            let id = t["id"].as_str().unwrap_or_default();
+            if !acked_transfers.contains(id) {
+                v.add(format!(
+                    "user {u} has transfer {id}, which no request of this run was answered with"
+                ));
+            }
+        }
+    }
+    let mut expected: Vec<i64> = vec![0; users.len()];
+    for d in &state.deposits {
+        expected[d.user] += d.amount_cents;
+    }
+    for t in &state.transfers {
+        expected[t.from] -= t.amount_cents;
+        expected[t.to] += t.amount_cents;
+    }
+    let mut wallet_spent = 0;
+    for (u, o) in &all_orders {
+        if o["payment_method"] == "wallet" && confirmed(o["status"].as_str().unwrap_or_default()) {
+            let total = o["total_cents"].as_i64().unwrap_or_default();
+            expected[*u] -= total;
+            wallet_spent += total;
+        }
+    }
+    for (u, b) in balances.iter().enumerate() {
+        match b {
+            Some(b) if *b != expected[u] => v.add(format!(
+                "user {u}: balance {} but deposits − transfers out + transfers in − wallet orders = {}",
+                b, expected[u]
+            )),
+            _ => {}
+        }
+    }
+    for ((_, o), p) in all_orders.iter().zip(&payments) {
+        let id = o["id"].as_str().unwrap_or_default();
+        let status = o["status"].as_str().unwrap_or_default();
+        let total = o["total_cents"].as_i64().unwrap_or_default();
+        match p {
+            Err(e) => v.add(format!("order {id}: reading its payment: {e}")),
+            Ok(p) if confirmed(status) => match p {
+                Some(p)
+                    if p["status"] == "captured" && p["amount_cents"].as_i64() == Some(total) => {}
+                Some(p) => v.add(format!(
+                    "{status} order {id} (total {total}): payment is {} of {}",
+                    p["status"], p["amount_cents"]
+                )),
+                None => v.add(format!("{status} order {id} has no payment")),
+            },
+            Ok(Some(p)) if matches!(p["status"].as_str(), Some("captured" | "pending")) => v.add(
+                format!("{status} order {id} still has a {} payment", p["status"]),
+            ),
+            Ok(_) => {}
+        }
+    }
+    invariants.push(v.verdict(
+        "nothing applied twice",
+        format!(
+            "{} orders and {} transfers, each once; {} wallets match their deposits, transfers and wallet orders; every confirmed order has one captured payment equal to its total",
+            listed_orders.len(),
+            acked_transfers.len(),
+            users.len()
+        ),
+    ));
+
+    // (3) Stock conserved and never negative.
+    let mut v = Violations::default();
+    read_problem(&mut v);
+    let mut sold_by_orders: HashMap<&str, i64> = HashMap::new();
+    for (_, o) in &all_orders {
+        if confirmed(o["status"].as_str().unwrap_or_default()) {
+            for l in o["lines"].as_array().into_iter().flatten() {
+                *sold_by_orders
+                    .entry(l["sku"].as_str().unwrap_or_default())
+                    .or_default() += l["quantity"].as_i64().unwrap_or_default();
+            }
+        }
+    }
+    let mut units_sold = 0;
+    for p in &state.products {
+        let Some(s) = stock.get(&p.sku) else {
+            continue;
+        };
+        let (on_hand, reserved, sold) = (
+            s["on_hand"].as_i64().unwrap_or(-1),
+            s["reserved"].as_i64().unwrap_or(-1),
+            s["sold"].as_i64().unwrap_or(-1),
+        );
+        units_sold += sold;
+        if on_hand < 0 || reserved < 0 || sold < 0 {
+            v.add(format!("{}: negative stock {s}", p.sku));
+        }
+        if on_hand + sold != p.initial_stock {
+            v.add(format!(
+                "{}: on_hand {on_hand} + sold {sold} = {} but {} were put in",
+                p.sku,
+                on_hand + sold,
+                p.initial_stock
+            ));
+        }
+        if reserved != 0 {
+            v.add(format!("{}: {reserved} still reserved at rest", p.sku));
+        }
+        let by_orders = sold_by_orders.get(p.sku.as_str()).copied().unwrap_or(0);
+        if sold != by_orders {
+            v.add(format!(
+                "{}: sold {sold} but confirmed orders hold {by_orders}",
+                p.sku
+            ));
+        }
+    }
+    invariants.push(v.verdict(
+        "stock conserved and never negative",
+        format!(
+            "{} skus: on_hand + sold = initial, nothing reserved at rest, {units_sold} units sold = confirmed order lines",
+            state.products.len()
+        ),
+    ));
+
+    // (4) Money conserved.
+    let mut v = Violations::default();
+    read_problem(&mut v);
+    let deposited: i64 = state.deposits.iter().map(|d| d.amount_cents).sum();
+    let held: i64 = balances.iter().flatten().sum();
+    if held != deposited - wallet_spent {
+        v.add(format!(
+            "the users hold {} but deposits {} − wallet orders {} = {}",
+            money(held, "USD"),
+            money(deposited, "USD"),
+            money(wallet_spent, "USD"),
+            money(deposited - wallet_spent, "USD")
+        ));
+    }
+    for (u, b) in balances.iter().enumerate() {
+        if b.is_some_and(|b| b < 0) {
+            v.add(format!("user {u} has a negative balance {b:?}"));
+        }
+    }
+    invariants.push(v.verdict(
+        "money conserved",
+        format!(
+            "the users hold {} = deposits {} − wallet orders {}",
+            money(held, "USD"),
+            money(deposited, "USD"),
+            money(wallet_spent, "USD")
+        ),
+    ));
+
+    // (5) Every order terminal.
+    let mut v = Violations::default();
+    read_problem(&mut v);
+    if !settled {
+        v.add(format!(
+            "the node did not settle within {} (an actor still down or with pending envelopes, or an order in flight)",
+            humantime::format_duration(within)
+        ));
+    }
+    for (_, o) in &all_orders {
+        let status = o["status"].as_str().unwrap_or_default();
+        if !SETTLED.contains(&status) {
+            v.add(format!("order {} is still {status}", o["id"]));
+        }
+    }
+    invariants.push(v.verdict(
+        "every order terminal",
+        format!(
+            "{} orders: {}",
+            all_orders.len(),
+            order_counts
+                .iter()
+                .map(|(s, n)| format!("{n} {s}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ));
+
+    // (6) Queue messages received exactly once.
+    invariants.push(match &state.queue {
+        None => Invariant {
+            name: "queue messages received exactly once".into(),
+            verdict: "SKIP".into(),
+            detail: "no queue traffic in this run (the node has no user queues)".into(),
+            violations: Vec::new(),
+        },
+        Some(q) => {
+            let mut v = Violations::default();
+            let mut ids_by_tag: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+            let mut acked_ids: BTreeSet<&str> = BTreeSet::new();
+            for d in &q.deliveries {
+                ids_by_tag.entry(&d.tag).or_default().insert(&d.id);
+                if acked_ids.contains(d.id.as_str()) {
+                    v.add(format!(
+                        "message {} ({}) delivered again after its ack",
+                        d.id, d.tag
+                    ));
+                }
+                if d.acked {
+                    acked_ids.insert(&d.id);
+                }
+            }
+            for (tag, ids) in &ids_by_tag {
+                if ids.len() > 1 {
+                    v.add(format!("{tag} arrived as {} different messages", ids.len()));
+                }
+            }
+            for (tag, id) in &q.published {
+                if !acked_ids.contains(id.as_str())
+                    && !ids_by_tag
+                        .get(tag.as_str())
+                        .is_some_and(|ids| ids.iter().any(|i| acked_ids.contains(i)))
+                {
+                    v.add(format!("published {tag} ({id}) was never received"));
+                }
+            }
+            v.verdict(
+                "queue messages received exactly once",
+                format!(
+                    "{} published, each received and acked once ({} deliveries)",
+                    q.published.len(),
+                    q.deliveries.len()
+                ),
+            )
+        }
+    });
+
+    CheckReport {
+        settled,
+        settle_s,
+        replayed,
+        orders: order_counts,
+        invariants,
+    }
+}
+
+// ---- printing -------------------------------------------------------------------------
+
+fn print_report(r: &Report) {
+    if let Some(run) = &r.run {
+        let chaos = run
+            .chaos_interval_ms
+            .map(|ms| format!(", chaos every {ms} ms"))
+            .unwrap_or_default();
+        println!(
+            "mailroom load: {} with {} workers ({} users){chaos}, seed {}, run {} against {}",
+            run.target, run.concurrency, run.users, run.seed, run.run, run.url
+        );
+        println!(
+            "ran {:.1} s: {} operations ({:.1}/s), {} requests ({:.1}/s), {} orders placed",
+            run.elapsed_s,
+            run.operations,
+            run.ops_per_s,
+            run.requests,
+            run.requests_per_s,
+            run.orders_placed
+        );
+        println!("latency per request: {}", pct(&run.latency));
+        let mut t = table();
+        t.set_header(vec![
+            "operation",
+            "count",
+            "ok",
+            "rejected",
+            "failed",
+            "p50",
+            "p99",
+            "max",
+        ]);
+        for (k, s) in &run.kinds {
+            t.add_row(vec![
+                k.clone(),
+                s.count.to_string(),
+                s.ok.to_string(),
+                s.rejected.to_string(),
+                s.failed.to_string(),
+                ms(s.time.p50_ms),
+                ms(s.time.p99_ms),
+                ms(s.time.max_ms),
+            ]);
+        }
+        println!("{t}");
+        let codes: Vec<String> = run
+            .status_codes
+            .iter()
+            .map(|(s, n)| format!("{s} ×{n}"))
+            .chain(
+                (run.transport_errors > 0)
+                    .then(|| format!("transport errors ×{}", run.transport_errors)),
+            )
+            .collect();
+        println!("status codes: {}", codes.join(" · "));
+        println!(
+            "202 accepted: {}; done after {}",
+            run.accepted,
+            pct(&run.accepted_completion)
+        );
+        if run.chaos_interval_ms.is_some() {
+            let mut by: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            for f in &run.faults {
+                let e = by.entry(f.actor.clone()).or_default();
+                if f.action == "kill" {
+                    e.0 += 1;
+                } else {
+                    e.1 += 1;
+                }
+            }
+            let kills = run.faults.iter().filter(|f| f.action == "kill").count();
+            println!(
+                "faults injected: {} ({kills} kills, {} crash_next): {}",
+                run.faults_injected,
+                run.faults.len() - kills,
+                by.iter()
+                    .map(|(a, (k, c))| format!("{a} {k}k/{c}c"))
+                    .collect::<Vec<_>>()
+                    .join(" · ")
+            );
+        }
+        println!("queues: {}", run.queues);
+    }
+    let c = &r.checker;
+    println!(
+        "checker ({} after {:.1} s{}):",
+        if c.settled { "settled" } else { "NOT settled" },
+        c.settle_s,
+        if c.replayed > 0 {
+            format!(
+                ", {} unanswered requests replayed with their keys",
+                c.replayed
+            )
+        } else {
+            String::new()
+        }
+    );
+    for i in &c.invariants {
+        println!("  {}  {} — {}", i.verdict, i.name, i.detail);
+        for v in &i.violations {
+            println!("          {v}");
+        }
+    }
+    println!("{}", if r.pass { "PASS" } else { "FAIL" });
+}
+
+fn ms(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{:.2} s", v / 1000.0)
+    } else {
+        format!("{v:.1} ms")
+    }
+}
+
+fn pct(p: &Percentiles) -> String {
+    if p.count == 0 {
+        return "–".into();
+    }
+    format!(
+        "p50 {} · p90 {} · p99 {} · max {}",
+        ms(p.p50_ms),
+        ms(p.p90_ms),
+        ms(p.p99_ms),
+        ms(p.max_ms)
+    )
+}
