@@ -1018,8 +1018,15 @@ impl Worker {
         format!("load-{}-{}-{}", self.plan.run, self.w, self.seq)
     }
 
+    /// A product: the scarce one (index 0) now and then, so some orders
+    /// run out of stock; otherwise any other.
     fn sku(&mut self) -> String {
-        let i = self.rng.random_range(0..self.plan.products.len());
+        let n = self.plan.products.len();
+        let i = if n == 1 || self.rng.random_bool(0.05) {
+            0
+        } else {
+            self.rng.random_range(1..n)
+        };
         self.plan.products[i].sku.clone()
     }
 
@@ -1137,7 +1144,7 @@ impl Worker {
             }
             Op::Transfer => self.transfer().await,
             Op::Deposit => {
-                let amount = self.rng.random_range(500..=5_000);
+                let amount = self.rng.random_range(5_000..=20_000);
                 let path = format!("{V1}/wallet/deposit");
                 let body = json!({ "amount_cents": amount });
                 let (out, key) = self
@@ -1744,8 +1751,31 @@ impl Violations {
     }
 }
 
-fn confirmed(status: &str) -> bool {
-    matches!(status, "confirmed" | "shipped" | "delivered")
+/// What the node shows once it is at rest, per load user.
+#[derive(Debug, Default)]
+struct Snapshot {
+    /// Every actor idle and every order settled before the timeout.
+    settled: bool,
+    /// A read that failed (the checker then cannot vouch for anything).
+    read_error: Option<String>,
+    /// Requests whose fate even a replay could not learn.
+    unresolved: Vec<String>,
+    orders: Vec<Vec<Value>>,
+    balances: Vec<Option<i64>>,
+    transfers: Vec<Vec<Value>>,
+    stock: BTreeMap<String, Value>,
+    /// The payment of each order (flattened in `orders` order): `None` if
+    /// there is none.
+    payments: Vec<Result<Option<Value>, String>>,
+}
+
+impl Snapshot {
+    fn orders(&self) -> impl Iterator<Item = (usize, &Value)> {
+        self.orders
+            .iter()
+            .enumerate()
+            .flat_map(|(u, os)| os.iter().map(move |o| (u, o)))
+    }
 }
 
 /// Settles, then verifies every invariant against what was acknowledged.
@@ -1757,146 +1787,175 @@ async fn check(admin: &Api, users: &[Api], state: &mut State, within: Duration) 
         drain_queue(users, &mut q).await;
         state.queue = Some(q);
     }
+    let mut snap = snapshot(admin, users, state, started + within).await;
+    snap.unresolved = unresolved;
+    let mut orders: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, o) in snap.orders() {
+        *orders
+            .entry(o["status"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
+    }
+    CheckReport {
+        settled: snap.settled,
+        settle_s: (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+        replayed,
+        orders,
+        invariants: verify(state, &snap, within),
+    }
+}
 
-    // Quiescence: every actor idle, then every order settled.
-    let until = started + within;
-    let mut settled = false;
-    let mut orders: Vec<Vec<Value>> = Vec::new();
-    let mut read_error = None;
+/// Waits for quiescence (every actor idle, then every order settled), then
+/// reads wallets, transfers, orders, payments and stock.
+async fn snapshot(admin: &Api, users: &[Api], state: &State, until: Instant) -> Snapshot {
+    let mut snap = Snapshot::default();
     while Instant::now() < until {
         if !quiesce(admin, until.saturating_duration_since(Instant::now())).await {
             break;
         }
-        orders.clear();
-        read_error = None;
+        snap.orders.clear();
+        snap.read_error = None;
         for u in users {
             match all_pages(u, &format!("{V1}/orders")).await {
-                Ok(o) => orders.push(o),
+                Ok(o) => snap.orders.push(o),
                 Err(e) => {
-                    read_error = Some(e.to_string());
-                    orders.push(Vec::new());
+                    snap.read_error = Some(e.to_string());
+                    snap.orders.push(Vec::new());
                 }
             }
         }
-        if read_error.is_none()
-            && orders
-                .iter()
-                .flatten()
-                .all(|o| SETTLED.contains(&o["status"].as_str().unwrap_or_default()))
+        if snap.read_error.is_none()
+            && snap
+                .orders()
+                .all(|(_, o)| SETTLED.contains(&o["status"].as_str().unwrap_or_default()))
         {
-            settled = true;
+            snap.settled = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let settle_s = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0;
-
-    // What the node shows now.
-    let mut balances = Vec::new();
-    let mut transfers: Vec<Vec<Value>> = Vec::new();
+    if snap.orders.len() != users.len() {
+        snap.orders = vec![Vec::new(); users.len()];
+        snap.read_error
+            .get_or_insert("the node never settled; orders not read".into());
+    }
     for u in users {
         match u.get::<Value>(&format!("{V1}/wallet")).await {
-            Ok(w) => balances.push(w["balance_cents"].as_i64()),
+            Ok(w) => snap.balances.push(w["balance_cents"].as_i64()),
             Err(e) => {
-                read_error.get_or_insert(e.to_string());
-                balances.push(None);
+                snap.read_error.get_or_insert(e.to_string());
+                snap.balances.push(None);
             }
         }
         match all_pages(u, &format!("{V1}/transfers")).await {
-            Ok(t) => transfers.push(t),
+            Ok(t) => snap.transfers.push(t),
             Err(e) => {
-                read_error.get_or_insert(e.to_string());
-                transfers.push(Vec::new());
+                snap.read_error.get_or_insert(e.to_string());
+                snap.transfers.push(Vec::new());
             }
         }
     }
-    if orders.len() != users.len() {
-        orders = vec![Vec::new(); users.len()];
-        read_error.get_or_insert("the node never settled; orders not read".into());
-    }
-    let mut stock = BTreeMap::new();
     for p in &state.products {
         match admin
             .get::<Value>(&format!("{V1}/inventory/{}", seg(&p.sku)))
             .await
         {
             Ok(v) => {
-                stock.insert(p.sku.clone(), v);
+                snap.stock.insert(p.sku.clone(), v);
             }
             Err(e) => {
-                read_error.get_or_insert(e.to_string());
+                snap.read_error.get_or_insert(e.to_string());
             }
         }
     }
-    // One payment per order: captured (and equal to the total) exactly for
-    // the confirmed ones.
-    let all_orders: Vec<(usize, &Value)> = orders
-        .iter()
-        .enumerate()
-        .flat_map(|(u, os)| os.iter().map(move |o| (u, o)))
+    let ids: Vec<(usize, String)> = snap
+        .orders()
+        .map(|(u, o)| (u, o["id"].as_str().unwrap_or_default().to_owned()))
         .collect();
-    let payments: Vec<Result<Option<Value>, ClientError>> =
-        futures::stream::iter(all_orders.iter())
-            .map(|(u, o)| {
-                let api = &users[*u];
-                let id = o["id"].as_str().unwrap_or_default().to_owned();
-                async move {
-                    let path = format!("{V1}/payments/{id}");
-                    match api
-                        .execute(Method::GET, &path, None, None, Policy::PATIENT, &mut |_| {})
-                        .await
-                    {
-                        Outcome::Done { body, .. } => Ok(Some(body)),
-                        Outcome::Rejected(e) if e.status() == Some(404) => Ok(None),
-                        other => other.into_result().map(Some),
-                    }
-                }
-            })
-            .buffered(16)
-            .collect()
-            .await;
+    snap.payments = futures::stream::iter(ids)
+        .map(|(u, id)| async move {
+            let path = format!("{V1}/payments/{id}");
+            match users[u]
+                .execute(Method::GET, &path, None, None, Policy::PATIENT, &mut |_| {})
+                .await
+            {
+                Outcome::Done { body, .. } => Ok(Some(body)),
+                Outcome::Rejected(e) if e.status() == Some(404) => Ok(None),
+                other => other.into_result().map(Some).map_err(|e| e.to_string()),
+            }
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    snap
+}
 
-    let mut order_counts: BTreeMap<String, u64> = BTreeMap::new();
-    for (_, o) in &all_orders {
-        *order_counts
-            .entry(o["status"].as_str().unwrap_or("?").to_owned())
-            .or_default() += 1;
-    }
+/// The invariants of `PRODUCT.md` §8, as far as this run can see them.
+fn verify(state: &State, snap: &Snapshot, within: Duration) -> Vec<Invariant> {
+    vec![
+        no_loss(state, snap),
+        applied_once(state, snap),
+        stock_conserved(state, snap),
+        money_conserved(state, snap),
+        orders_terminal(snap, within),
+        queue_exactly_once(state),
+    ]
+}
 
-    let mut invariants = Vec::new();
-    let read_problem = |v: &mut Violations| {
-        if let Some(e) = &read_error {
+impl Violations {
+    /// Starts with the snapshot's read error, if any: then nothing is vouched for.
+    fn of(snap: &Snapshot) -> Violations {
+        let mut v = Violations::default();
+        if let Some(e) = &snap.read_error {
             v.add(format!("could not read the node's state: {e}"));
         }
-    };
+        v
+    }
+}
 
-    // (1) No acknowledged request lost.
-    let mut v = Violations::default();
-    read_problem(&mut v);
-    for u in &unresolved {
+fn confirmed(status: &str) -> bool {
+    matches!(status, "confirmed" | "shipped" | "delivered")
+}
+
+/// Total of the confirmed wallet-paid orders, per user and in all.
+fn wallet_spent(snap: &Snapshot, users: usize) -> (Vec<i64>, i64) {
+    let mut per_user = vec![0; users];
+    for (u, o) in snap.orders() {
+        if o["payment_method"] == "wallet" && confirmed(o["status"].as_str().unwrap_or_default()) {
+            per_user[u] += o["total_cents"].as_i64().unwrap_or_default();
+        }
+    }
+    let all = per_user.iter().sum();
+    (per_user, all)
+}
+
+/// (1) Every acknowledged order and transfer is there (deposits show in the
+/// balances, checked by (2) and (4)).
+fn no_loss(state: &State, snap: &Snapshot) -> Invariant {
+    let mut v = Violations::of(snap);
+    for u in &snap.unresolved {
         v.add(format!("fate still unknown after replaying: {u}"));
     }
-    let listed_orders: BTreeMap<&str, (usize, &Value)> = all_orders
-        .iter()
-        .map(|(u, o)| (o["id"].as_str().unwrap_or_default(), (*u, *o)))
+    let listed: BTreeMap<&str, usize> = snap
+        .orders()
+        .map(|(u, o)| (o["id"].as_str().unwrap_or_default(), u))
         .collect();
     for o in &state.orders {
-        match listed_orders.get(o.id.as_str()) {
-            Some((u, _)) if *u == o.user => {}
-            Some((u, _)) => v.add(format!(
+        match listed.get(o.id.as_str()) {
+            Some(u) if *u == o.user => {}
+            Some(u) => v.add(format!(
                 "order {} listed for user {u}, not {}",
                 o.id, o.user
             )),
             None => v.add(format!("acknowledged order {} is missing", o.id)),
         }
     }
-    let listed_transfers: Vec<BTreeSet<&str>> = transfers
-        .iter()
-        .map(|ts| ts.iter().filter_map(|t| t["id"].as_str()).collect())
-        .collect();
     for t in &state.transfers {
         for side in [t.from, t.to] {
-            if !listed_transfers[side].contains(t.id.as_str()) {
+            let there = snap
+                .transfers
+                .get(side)
+                .is_some_and(|ts| ts.iter().any(|x| x["id"] == t.id.as_str()));
+            if !there {
                 v.add(format!(
                     "acknowledged transfer {} is missing from user {side}'s transfers",
                     t.id
@@ -1904,7 +1963,7 @@ async fn check(admin: &Api, users: &[Api], state: &mut State, within: Duration) 
             }
         }
     }
-    invariants.push(v.verdict(
+    v.verdict(
         "no acknowledged request lost",
         format!(
             "{} orders, {} transfers and {} deposits acknowledged; every one is there",
@@ -1912,13 +1971,18 @@ async fn check(admin: &Api, users: &[Api], state: &mut State, within: Duration) 
             state.transfers.len(),
             state.deposits.len()
         ),
-    ));
+    )
+}
 
-    // (2) Nothing applied twice.
-    let mut v = Violations::default();
-    read_problem(&mut v);
+/// (2) No order or transfer the node holds beyond those it acknowledged;
+/// each balance is exactly deposits − transfers out + transfers in −
+/// confirmed wallet orders; each confirmed order has one captured payment
+/// equal to its total, and no other order keeps a captured one.
+fn applied_once(state: &State, snap: &Snapshot) -> Invariant {
+    let mut v = Violations::of(snap);
     let acked_orders: BTreeSet<&str> = state.orders.iter().map(|o| o.id.as_str()).collect();
-    for (id, (u, _)) in &listed_orders {
+    for (u, o) in snap.orders() {
+        let id = o["id"].as_str().unwrap_or_default();
         if !acked_orders.contains(id) {
             v.add(format!(
                 "user {u} has order {id}, which no request of this run was answered with"
@@ -1926,7 +1990,7 @@ async fn check(admin: &Api, users: &[Api], state: &mut State, within: Duration) 
         }
     }
     let acked_transfers: BTreeSet<&str> = state.transfers.iter().map(|t| t.id.as_str()).collect();
-    for (u, ts) in transfers.iter().enumerate() {
+    for (u, ts) in snap.transfers.iter().enumerate() {
         for t in ts {
             let id = t["id"].as_str().unwrap_or_default();
             if !acked_transfers.contains(id) {
@@ -1936,7 +2000,8 @@ async fn check(admin: &Api, users: &[Api], state: &mut State, within: Duration) 
             }
         }
     }
-    let mut expected: Vec<i64> = vec![0; users.len()];
+    let (spent, _) = wallet_spent(snap, state.users.len());
+    let mut expected: Vec<i64> = spent.iter().map(|s| -s).collect();
     for d in &state.deposits {
         expected[d.user] += d.amount_cents;
     }
@@ -1944,62 +2009,55 @@ async fn check(admin: &Api, users: &[Api], state: &mut State, within: Duration) 
         expected[t.from] -= t.amount_cents;
         expected[t.to] += t.amount_cents;
     }
-    let mut wallet_spent = 0;
-    for (u, o) in &all_orders {
-        if o["payment_method"] == "wallet" && confirmed(o["status"].as_str().unwrap_or_default()) {
-            let total = o["total_cents"].as_i64().unwrap_or_default();
-            expected[*u] -= total;
-            wallet_spent += total;
+    for (u, b) in snap.balances.iter().enumerate() {
+        if let Some(b) = b.filter(|b| *b != expected[u]) {
+            v.add(format!(
+                "user {u}: balance {b} but deposits − transfers out + transfers in − wallet orders = {}",
+                expected[u]
+            ));
         }
     }
-    for (u, b) in balances.iter().enumerate() {
-        match b {
-            Some(b) if *b != expected[u] => v.add(format!(
-                "user {u}: balance {} but deposits − transfers out + transfers in − wallet orders = {}",
-                b, expected[u]
-            )),
-            _ => {}
-        }
-    }
-    for ((_, o), p) in all_orders.iter().zip(&payments) {
+    for ((_, o), p) in snap.orders().zip(&snap.payments) {
         let id = o["id"].as_str().unwrap_or_default();
         let status = o["status"].as_str().unwrap_or_default();
         let total = o["total_cents"].as_i64().unwrap_or_default();
         match p {
             Err(e) => v.add(format!("order {id}: reading its payment: {e}")),
-            Ok(p) if confirmed(status) => match p {
-                Some(p)
-                    if p["status"] == "captured" && p["amount_cents"].as_i64() == Some(total) => {}
-                Some(p) => v.add(format!(
-                    "{status} order {id} (total {total}): payment is {} of {}",
-                    p["status"], p["amount_cents"]
-                )),
-                None => v.add(format!("{status} order {id} has no payment")),
-            },
+            Ok(Some(p)) if confirmed(status) => {
+                if p["status"] != "captured" || p["amount_cents"].as_i64() != Some(total) {
+                    v.add(format!(
+                        "{status} order {id} (total {total}): payment is {} of {}",
+                        p["status"], p["amount_cents"]
+                    ));
+                }
+            }
+            Ok(None) if confirmed(status) => v.add(format!("{status} order {id} has no payment")),
             Ok(Some(p)) if matches!(p["status"].as_str(), Some("captured" | "pending")) => v.add(
                 format!("{status} order {id} still has a {} payment", p["status"]),
             ),
             Ok(_) => {}
         }
     }
-    invariants.push(v.verdict(
+    v.verdict(
         "nothing applied twice",
         format!(
             "{} orders and {} transfers, each once; {} wallets match their deposits, transfers and wallet orders; every confirmed order has one captured payment equal to its total",
-            listed_orders.len(),
+            acked_orders.len(),
             acked_transfers.len(),
-            users.len()
+            state.users.len()
         ),
-    ));
+    )
+}
 
-    // (3) Stock conserved and never negative.
-    let mut v = Violations::default();
-    read_problem(&mut v);
-    let mut sold_by_orders: HashMap<&str, i64> = HashMap::new();
-    for (_, o) in &all_orders {
+/// (3) For the run's skus: on_hand + sold = initial, nothing reserved at
+/// rest, nothing negative, and sold = the units of confirmed orders.
+fn stock_conserved(state: &State, snap: &Snapshot) -> Invariant {
+    let mut v = Violations::of(snap);
+    let mut by_orders: HashMap<&str, i64> = HashMap::new();
+    for (_, o) in snap.orders() {
         if confirmed(o["status"].as_str().unwrap_or_default()) {
             for l in o["lines"].as_array().into_iter().flatten() {
-                *sold_by_orders
+                *by_orders
                     .entry(l["sku"].as_str().unwrap_or_default())
                     .or_default() += l["quantity"].as_i64().unwrap_or_default();
             }
@@ -2007,14 +2065,12 @@ async fn check(admin: &Api, users: &[Api], state: &mut State, within: Duration) 
     }
     let mut units_sold = 0;
     for p in &state.products {
-        let Some(s) = stock.get(&p.sku) else {
+        let Some(s) = snap.stock.get(&p.sku) else {
+            v.add(format!("{}: no stock row", p.sku));
             continue;
         };
-        let (on_hand, reserved, sold) = (
-            s["on_hand"].as_i64().unwrap_or(-1),
-            s["reserved"].as_i64().unwrap_or(-1),
-            s["sold"].as_i64().unwrap_or(-1),
-        );
+        let field = |f: &str| s[f].as_i64().unwrap_or(-1);
+        let (on_hand, reserved, sold) = (field("on_hand"), field("reserved"), field("sold"));
         units_sold += sold;
         if on_hand < 0 || reserved < 0 || sold < 0 {
             v.add(format!("{}: negative stock {s}", p.sku));
@@ -2030,135 +2086,134 @@ async fn check(admin: &Api, users: &[Api], state: &mut State, within: Duration) 
         if reserved != 0 {
             v.add(format!("{}: {reserved} still reserved at rest", p.sku));
         }
-        let by_orders = sold_by_orders.get(p.sku.as_str()).copied().unwrap_or(0);
-        if sold != by_orders {
+        let ordered = by_orders.get(p.sku.as_str()).copied().unwrap_or(0);
+        if sold != ordered {
             v.add(format!(
-                "{}: sold {sold} but confirmed orders hold {by_orders}",
+                "{}: sold {sold} but confirmed orders hold {ordered}",
                 p.sku
             ));
         }
     }
-    invariants.push(v.verdict(
+    v.verdict(
         "stock conserved and never negative",
         format!(
             "{} skus: on_hand + sold = initial, nothing reserved at rest, {units_sold} units sold = confirmed order lines",
             state.products.len()
         ),
-    ));
+    )
+}
 
-    // (4) Money conserved.
-    let mut v = Violations::default();
-    read_problem(&mut v);
+/// (4) The users hold what was deposited minus what their wallets paid
+/// for confirmed orders (transfers only move money), and nobody is negative.
+fn money_conserved(state: &State, snap: &Snapshot) -> Invariant {
+    let mut v = Violations::of(snap);
     let deposited: i64 = state.deposits.iter().map(|d| d.amount_cents).sum();
-    let held: i64 = balances.iter().flatten().sum();
-    if held != deposited - wallet_spent {
+    let (_, spent) = wallet_spent(snap, state.users.len());
+    let held: i64 = snap.balances.iter().flatten().sum();
+    if held != deposited - spent {
         v.add(format!(
             "the users hold {} but deposits {} − wallet orders {} = {}",
             money(held, "USD"),
             money(deposited, "USD"),
-            money(wallet_spent, "USD"),
-            money(deposited - wallet_spent, "USD")
+            money(spent, "USD"),
+            money(deposited - spent, "USD")
         ));
     }
-    for (u, b) in balances.iter().enumerate() {
-        if b.is_some_and(|b| b < 0) {
-            v.add(format!("user {u} has a negative balance {b:?}"));
+    for (u, b) in snap.balances.iter().enumerate() {
+        if let Some(b) = b.filter(|b| *b < 0) {
+            v.add(format!("user {u} has a negative balance {b}"));
         }
     }
-    invariants.push(v.verdict(
+    v.verdict(
         "money conserved",
         format!(
             "the users hold {} = deposits {} − wallet orders {}",
             money(held, "USD"),
             money(deposited, "USD"),
-            money(wallet_spent, "USD")
+            money(spent, "USD")
         ),
-    ));
+    )
+}
 
-    // (5) Every order terminal.
-    let mut v = Violations::default();
-    read_problem(&mut v);
-    if !settled {
+/// (5) The node settled and every order is confirmed, failed or cancelled
+/// (or moved on to shipped/delivered).
+fn orders_terminal(snap: &Snapshot, within: Duration) -> Invariant {
+    let mut v = Violations::of(snap);
+    if !snap.settled {
         v.add(format!(
             "the node did not settle within {} (an actor still down or with pending envelopes, or an order in flight)",
             humantime::format_duration(within)
         ));
     }
-    for (_, o) in &all_orders {
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for (_, o) in snap.orders() {
         let status = o["status"].as_str().unwrap_or_default();
+        *counts.entry(status).or_default() += 1;
         if !SETTLED.contains(&status) {
             v.add(format!("order {} is still {status}", o["id"]));
         }
     }
-    invariants.push(v.verdict(
+    v.verdict(
         "every order terminal",
         format!(
             "{} orders: {}",
-            all_orders.len(),
-            order_counts
+            snap.orders().count(),
+            counts
                 .iter()
                 .map(|(s, n)| format!("{n} {s}"))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-    ));
+    )
+}
 
-    // (6) Queue messages received exactly once.
-    invariants.push(match &state.queue {
-        None => Invariant {
-            name: "queue messages received exactly once".into(),
+/// (6) Each acknowledged publish arrived as one message, received and
+/// acked; no message came back after a successful ack.
+fn queue_exactly_once(state: &State) -> Invariant {
+    let name = "queue messages received exactly once";
+    let Some(q) = &state.queue else {
+        return Invariant {
+            name: name.into(),
             verdict: "SKIP".into(),
             detail: "no queue traffic in this run (the node has no user queues)".into(),
             violations: Vec::new(),
-        },
-        Some(q) => {
-            let mut v = Violations::default();
-            let mut ids_by_tag: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-            let mut acked_ids: BTreeSet<&str> = BTreeSet::new();
-            for d in &q.deliveries {
-                ids_by_tag.entry(&d.tag).or_default().insert(&d.id);
-                if acked_ids.contains(d.id.as_str()) {
-                    v.add(format!(
-                        "message {} ({}) delivered again after its ack",
-                        d.id, d.tag
-                    ));
-                }
-                if d.acked {
-                    acked_ids.insert(&d.id);
-                }
-            }
-            for (tag, ids) in &ids_by_tag {
-                if ids.len() > 1 {
-                    v.add(format!("{tag} arrived as {} different messages", ids.len()));
-                }
-            }
-            for (tag, id) in &q.published {
-                if !acked_ids.contains(id.as_str())
-                    && !ids_by_tag
-                        .get(tag.as_str())
-                        .is_some_and(|ids| ids.iter().any(|i| acked_ids.contains(i)))
-                {
-                    v.add(format!("published {tag} ({id}) was never received"));
-                }
-            }
-            v.verdict(
-                "queue messages received exactly once",
-                format!(
-                    "{} published, each received and acked once ({} deliveries)",
-                    q.published.len(),
-                    q.deliveries.len()
-                ),
-            )
+        };
+    };
+    let mut v = Violations::default();
+    let mut ids_by_tag: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut acked: BTreeSet<&str> = BTreeSet::new();
+    for d in &q.deliveries {
+        ids_by_tag.entry(&d.tag).or_default().insert(&d.id);
+        if acked.contains(d.id.as_str()) {
+            v.add(format!(
+                "message {} ({}) delivered again after its ack",
+                d.id, d.tag
+            ));
         }
-    });
-
-    CheckReport {
-        settled,
-        settle_s,
-        replayed,
-        orders: order_counts,
-        invariants,
+        if d.acked {
+            acked.insert(&d.id);
+        }
     }
+    for (tag, ids) in &ids_by_tag {
+        if ids.len() > 1 {
+            v.add(format!("{tag} arrived as {} different messages", ids.len()));
+        }
+    }
+    for (tag, id) in &q.published {
+        if !acked.contains(id.as_str()) {
+            v.add(format!(
+                "published {tag} ({id}) was never received and acked"
+            ));
+        }
+    }
+    v.verdict(
+        name,
+        format!(
+            "{} published, each received and acked once ({} deliveries)",
+            q.published.len(),
+            q.deliveries.len()
+        ),
+    )
 }
 
 // ---- printing -------------------------------------------------------------------------
@@ -2234,11 +2289,11 @@ fn print_report(r: &Report) {
             }
             let kills = run.faults.iter().filter(|f| f.action == "kill").count();
             println!(
-                "faults injected: {} ({kills} kills, {} crash_next): {}",
+                "faults injected: {} ({kills} kill, {} crash_next); kill/crash_next per actor: {}",
                 run.faults_injected,
                 run.faults.len() - kills,
                 by.iter()
-                    .map(|(a, (k, c))| format!("{a} {k}k/{c}c"))
+                    .map(|(a, (k, c))| format!("{a} {k}/{c}"))
                     .collect::<Vec<_>>()
                     .join(" · ")
             );
@@ -2287,4 +2342,191 @@ fn pct(p: &Percentiles) -> String {
         ms(p.p99_ms),
         ms(p.max_ms)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(i: usize) -> LoadUser {
+        LoadUser {
+            email: format!("u{i}@example.com"),
+            password: "pw".into(),
+            id: format!("id-{i}"),
+        }
+    }
+
+    /// Ann deposits $100, pays $15 from her wallet for 3 units (confirmed)
+    /// and sends Bob $20; Bob's card order of 1 unit failed; one queue
+    /// message went round. Everything adds up.
+    fn consistent() -> (State, Snapshot) {
+        let state = State {
+            run: "t".into(),
+            url: "http://node".into(),
+            users: vec![user(0), user(1)],
+            products: vec![LoadProduct {
+                sku: "S".into(),
+                price_cents: 500,
+                initial_stock: 10,
+            }],
+            deposits: vec![DepositRec {
+                user: 0,
+                amount_cents: 10_000,
+            }],
+            transfers: vec![TransferRec {
+                id: "t1".into(),
+                from: 0,
+                to: 1,
+                amount_cents: 2_000,
+            }],
+            orders: vec![
+                OrderRec {
+                    id: "o1".into(),
+                    user: 0,
+                },
+                OrderRec {
+                    id: "o2".into(),
+                    user: 1,
+                },
+            ],
+            unresolved: Vec::new(),
+            queue: Some(QueueRec {
+                name: "q".into(),
+                published: [("m-1".to_owned(), "id1".to_owned())].into(),
+                deliveries: vec![Delivery {
+                    tag: "m-1".into(),
+                    id: "id1".into(),
+                    acked: true,
+                }],
+            }),
+        };
+        let snap = Snapshot {
+            settled: true,
+            orders: vec![
+                vec![
+                    json!({"id": "o1", "status": "confirmed", "payment_method": "wallet",
+                            "total_cents": 1_500, "lines": [{"sku": "S", "quantity": 3}]}),
+                ],
+                vec![
+                    json!({"id": "o2", "status": "failed", "payment_method": "card",
+                            "total_cents": 500, "lines": [{"sku": "S", "quantity": 1}]}),
+                ],
+            ],
+            balances: vec![Some(10_000 - 1_500 - 2_000), Some(2_000)],
+            transfers: vec![vec![json!({"id": "t1"})], vec![json!({"id": "t1"})]],
+            stock: [(
+                "S".to_owned(),
+                json!({"on_hand": 7, "reserved": 0, "sold": 3}),
+            )]
+            .into(),
+            payments: vec![
+                Ok(Some(json!({"status": "captured", "amount_cents": 1_500}))),
+                Ok(Some(json!({"status": "declined", "amount_cents": 500}))),
+            ],
+            ..Snapshot::default()
+        };
+        (state, snap)
+    }
+
+    /// The names of the invariants that failed.
+    fn failing(state: &State, snap: &Snapshot) -> Vec<String> {
+        verify(state, snap, Duration::from_secs(1))
+            .into_iter()
+            .filter(|i| i.verdict == "FAIL")
+            .map(|i| i.name)
+            .collect()
+    }
+
+    #[test]
+    fn a_consistent_run_passes_every_invariant() {
+        let (state, snap) = consistent();
+        let all = verify(&state, &snap, Duration::from_secs(1));
+        assert!(all.iter().all(|i| i.verdict == "PASS"), "{all:#?}");
+        assert_eq!(all.len(), 6);
+    }
+
+    #[test]
+    fn a_unit_taken_behind_the_nodes_back_fails_stock_conservation() {
+        let (state, mut snap) = consistent();
+        snap.stock
+            .insert("S".into(), json!({"on_hand": 6, "reserved": 0, "sold": 3}));
+        assert_eq!(
+            failing(&state, &snap),
+            ["stock conserved and never negative"]
+        );
+    }
+
+    #[test]
+    fn a_transfer_applied_twice_fails_even_though_money_is_conserved() {
+        let (state, mut snap) = consistent();
+        for side in &mut snap.transfers {
+            side.push(json!({"id": "t2"}));
+        }
+        snap.balances = vec![Some(10_000 - 1_500 - 4_000), Some(4_000)];
+        assert_eq!(failing(&state, &snap), ["nothing applied twice"]);
+    }
+
+    #[test]
+    fn a_double_charge_breaks_the_wallet_and_the_money() {
+        let (state, mut snap) = consistent();
+        snap.balances[0] = Some(10_000 - 3_000 - 2_000);
+        assert_eq!(
+            failing(&state, &snap),
+            ["nothing applied twice", "money conserved"]
+        );
+    }
+
+    #[test]
+    fn a_lost_order_and_a_lost_transfer_fail_no_loss() {
+        let (state, mut snap) = consistent();
+        snap.orders[1].clear();
+        snap.payments.pop();
+        snap.transfers[1].clear();
+        assert_eq!(failing(&state, &snap), ["no acknowledged request lost"]);
+    }
+
+    #[test]
+    fn a_confirmed_order_without_its_capture_fails() {
+        let (state, mut snap) = consistent();
+        snap.payments[0] = Ok(Some(json!({"status": "refunded", "amount_cents": 1_500})));
+        assert_eq!(failing(&state, &snap), ["nothing applied twice"]);
+    }
+
+    #[test]
+    fn an_order_still_in_flight_fails_terminal() {
+        let (state, mut snap) = consistent();
+        snap.orders[1][0]["status"] = json!("reserved");
+        snap.settled = false;
+        assert_eq!(failing(&state, &snap), ["every order terminal"]);
+    }
+
+    #[test]
+    fn a_message_redelivered_after_its_ack_or_never_received_fails() {
+        let (mut state, snap) = consistent();
+        let q = state.queue.as_mut().unwrap();
+        q.deliveries.push(Delivery {
+            tag: "m-1".into(),
+            id: "id1".into(),
+            acked: true,
+        });
+        q.published.insert("m-2".into(), "id2".into());
+        let inv = verify(&state, &snap, Duration::from_secs(1));
+        let queue = inv.last().unwrap();
+        assert_eq!(queue.verdict, "FAIL");
+        assert_eq!(queue.violations.len(), 2, "{queue:?}");
+    }
+
+    #[test]
+    fn without_queues_the_queue_invariant_is_skipped() {
+        let (mut state, snap) = consistent();
+        state.queue = None;
+        assert_eq!(verify(&state, &snap, Duration::ZERO)[5].verdict, "SKIP");
+    }
+
+    #[test]
+    fn an_unreadable_node_vouches_for_nothing() {
+        let (state, mut snap) = consistent();
+        snap.read_error = Some("503".into());
+        assert_eq!(failing(&state, &snap).len(), 5);
+    }
 }
