@@ -185,7 +185,7 @@ pub struct QueuesBenchArgs {
     #[arg(long, default_value_t = 4)]
     pub consumers: usize,
     /// Messages leased per receive (1..=100).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 100)]
     pub batch: u32,
     /// Ack each message with its own command instead of one batch ack per receive.
     #[arg(long)]
