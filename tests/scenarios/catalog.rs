@@ -15,9 +15,9 @@ use mailroom::grpc::pb::{
 };
 use reqwest::{header::HeaderMap, Method, StatusCode};
 use serde_json::{json, Value};
-use tonic::{metadata::MetadataValue, transport::Channel, Code, Request};
+use tonic::Code;
 
-use crate::support::{email, eventually, Node};
+use crate::support::{authed, channel, email, eventually, Node};
 
 const EVENTUALLY: Duration = Duration::from_secs(15);
 
@@ -156,23 +156,6 @@ fn new_product(sku: &str, price: i64) -> Value {
         "price_cents": price,
         "initial_stock": 5
     })
-}
-
-async fn channel(node: &Node) -> Channel {
-    Channel::from_shared(node.grpc.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-fn authed<T>(msg: T, token: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
-    );
-    r
 }
 
 // ---- browse, search, paginate ------------------------------------------------

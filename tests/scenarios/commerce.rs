@@ -6,7 +6,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{email, eventually, Node};
+use crate::support::{authed, email, eventually, Node};
 
 const SETTLED: [&str; 5] = ["confirmed", "failed", "cancelled", "shipped", "delivered"];
 
@@ -795,12 +795,6 @@ async fn orders_over_grpc_run_the_same_saga() {
         .await
         .unwrap();
     let mut orders = OrdersClient::new(ch);
-    fn authed<T>(m: T, token: &str) -> tonic::Request<T> {
-        let mut r = tonic::Request::new(m);
-        r.metadata_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        r
-    }
     let placed = orders
         .place_order(authed(
             PlaceOrderRequest {

@@ -11,26 +11,9 @@ use mailroom::grpc::pb::{
         ListTransfersRequest, TransferRequest,
     },
 };
-use tonic::{metadata::MetadataValue, transport::Channel, Code, Request};
+use tonic::{metadata::MetadataValue, Code};
 
-use crate::support::{email, Node, PASSWORD};
-
-async fn channel(node: &Node) -> Channel {
-    Channel::from_shared(node.grpc.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-fn authed<T>(msg: T, token: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
-    );
-    r
-}
+use crate::support::{authed, channel, email, Node, PASSWORD};
 
 #[tokio::test]
 async fn reflection_v1_and_v1alpha_list_every_service_and_resolve_symbols() {

@@ -13,9 +13,9 @@ use mailroom::grpc::pb::{
 };
 use reqwest::{header::HeaderMap, Method, StatusCode};
 use serde_json::{json, Value};
-use tonic::{metadata::MetadataValue, transport::Channel, Code, Request};
+use tonic::{Code, Request};
 
-use crate::support::{email, eventually, Node};
+use crate::support::{authed, channel, email, eventually, Node};
 
 fn is_problem(h: &HeaderMap, v: &Value, status: StatusCode) {
     assert_eq!(
@@ -410,23 +410,6 @@ async fn bad_inventory_input_is_refused_and_changes_nothing() {
 /// The status code of a call that must fail.
 fn code<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> Code {
     r.unwrap_err().code()
-}
-
-async fn channel(node: &Node) -> Channel {
-    Channel::from_shared(node.grpc.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-fn authed<T>(msg: T, token: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
-    );
-    r
 }
 
 #[tokio::test]

@@ -8,9 +8,9 @@ use mailroom::grpc::pb::{
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tonic::{metadata::MetadataValue, transport::Channel, Code, Request};
+use tonic::{transport::Channel, Code, Request};
 
-use crate::support::{email, Node};
+use crate::support::{authed, email, Node};
 
 const VISA: &str = "4242424242424242";
 const DECLINED: &str = "4000000000000002";
@@ -186,15 +186,6 @@ async fn payments_and_shipments_of_unknown_orders_are_404_and_need_a_token() {
             "{schema} missing"
         );
     }
-}
-
-fn authed<T>(msg: T, token: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
-    );
-    r
 }
 
 fn grpc_card(number: &str, expiry: &str, cvv: &str) -> ValidateCardRequest {

@@ -18,9 +18,9 @@ use mailroom::grpc::pb::mom::{
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tonic::{metadata::MetadataValue, transport::Channel, Code, Request};
+use tonic::{Code, Request};
 
-use crate::support::{email, Node};
+use crate::support::{authed, channel, email, Node};
 
 async fn create(node: &Node, token: &str, body: Value) -> Value {
     let (s, v) = node.post("/queues", Some(token), body).await;
@@ -662,23 +662,6 @@ async fn no_published_message_is_lost_across_a_mom_kill_and_kill_9_and_leases_ho
 /// The status code of a call that must fail.
 fn code<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> Code {
     r.unwrap_err().code()
-}
-
-async fn channel(node: &Node) -> Channel {
-    Channel::from_shared(node.grpc.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-fn authed<T>(msg: T, token: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
-    );
-    r
 }
 
 #[tokio::test]

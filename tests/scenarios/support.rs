@@ -319,3 +319,22 @@ where
 pub fn email(tag: &str) -> String {
     format!("{tag}-{}@example.com", uuid::Uuid::new_v4().simple())
 }
+
+/// A gRPC channel to the node.
+pub async fn channel(node: &Node) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(node.grpc.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// A gRPC request carrying `authorization: Bearer <token>`.
+pub fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut().insert(
+        "authorization",
+        tonic::metadata::MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
+    );
+    r
+}
