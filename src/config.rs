@@ -84,6 +84,51 @@ pub struct ServeArgs {
     /// Login and register requests a client address may send in a burst.
     #[arg(long, env = "MAILROOM_AUTH_BURST", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
     pub auth_burst: u32,
+    #[command(flatten)]
+    pub edge: EdgeArgs,
+}
+
+/// What one client may hold of each edge (README "Limits"). Connection caps
+/// of 0 are sized from the file-descriptor limit at start
+/// (`node::FdBudget`), leaving room for the stores.
+#[derive(Debug, Clone, Args)]
+pub struct EdgeArgs {
+    /// Open gRPC connections at most; beyond it a new one is closed at once (0: from the fd limit).
+    #[arg(long, env = "MAILROOM_GRPC_MAX_CONNECTIONS", default_value_t = 0)]
+    pub grpc_max_connections: usize,
+    /// Seconds a gRPC connection has to send the HTTP/2 preface and SETTINGS before it is closed.
+    #[arg(long, env = "MAILROOM_GRPC_HANDSHAKE_TIMEOUT_S", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub grpc_handshake_timeout_s: u64,
+    /// Seconds a gRPC connection may stay open with no call in progress (0: forever).
+    #[arg(long, env = "MAILROOM_GRPC_IDLE_TIMEOUT_S", default_value_t = 120)]
+    pub grpc_idle_timeout_s: u64,
+    /// Seconds between HTTP/2 pings on a gRPC connection (0: no pings).
+    #[arg(long, env = "MAILROOM_GRPC_KEEPALIVE_INTERVAL_S", default_value_t = 30)]
+    pub grpc_keepalive_interval_s: u64,
+    /// Seconds a ping may go unanswered before the connection is closed.
+    #[arg(long, env = "MAILROOM_GRPC_KEEPALIVE_TIMEOUT_S", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub grpc_keepalive_timeout_s: u64,
+    /// Concurrent calls (HTTP/2 streams) per gRPC connection.
+    #[arg(long, env = "MAILROOM_GRPC_MAX_STREAMS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub grpc_max_streams: u32,
+    /// gRPC listen backlog (connections the kernel queues before accept).
+    #[arg(long, env = "MAILROOM_GRPC_BACKLOG", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub grpc_backlog: u32,
+    /// Open REST connections at most; beyond it new ones wait in the backlog (0: from the fd limit).
+    #[arg(long, env = "MAILROOM_HTTP_MAX_CONNECTIONS", default_value_t = 0)]
+    pub http_max_connections: usize,
+    /// Seconds a REST client has to send a request's head (slow clients get 408).
+    #[arg(long, env = "MAILROOM_HTTP_REQUEST_TIMEOUT_S", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_request_timeout_s: u64,
+    /// Seconds an idle keep-alive REST connection stays open (0: close after each response).
+    #[arg(long, env = "MAILROOM_HTTP_KEEP_ALIVE_S", default_value_t = 5)]
+    pub http_keep_alive_s: u64,
+    /// Seconds given to a REST connection's shutdown before it is dropped.
+    #[arg(long, env = "MAILROOM_HTTP_DISCONNECT_TIMEOUT_S", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_disconnect_timeout_s: u64,
+    /// REST listen backlog.
+    #[arg(long, env = "MAILROOM_HTTP_BACKLOG", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_backlog: u32,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -109,6 +154,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("no_seed", &self.no_seed)
             .field("auth_rate_per_s", &self.auth_rate_per_s)
             .field("auth_burst", &self.auth_burst)
+            .field("edge", &self.edge)
             .finish()
     }
 }

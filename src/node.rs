@@ -34,6 +34,14 @@ pub struct Bound {
 
 /// Runs a node until SIGINT/SIGTERM. Must run inside an actix `System`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // First, so that everything opened after counts against the raised limit.
+    let budget = FdBudget::at_start(&args.edge);
+    tracing::info!(
+        nofile = budget.nofile,
+        grpc_max_connections = budget.grpc,
+        http_max_connections = budget.http,
+        "connection caps"
+    );
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("creating {}", args.data.display()))?;
     let secret = auth::load_or_create_secret(&args.data, args.jwt_secret.as_deref())?;
@@ -60,9 +68,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         actors::catalog::seed_demo(&ctx.mom).await?;
     }
 
-    let (http, addrs) = crate::http::server(ctx.clone(), args.http)
+    let http_limits = crate::http::HttpLimits::from_args(&args.edge, budget.http);
+    let grpc_limits = crate::grpc::limits::GrpcLimits::from_args(&args.edge, budget.grpc);
+    let (http, addrs) = crate::http::server(ctx.clone(), args.http, &http_limits)
         .with_context(|| format!("binding REST on {}", args.http))?;
-    let grpc_listener = std::net::TcpListener::bind(args.grpc)
+    let grpc_listener = listen(args.grpc, args.edge.grpc_backlog)
         .with_context(|| format!("binding gRPC on {}", args.grpc))?;
     let bound = Bound {
         http: addrs.first().copied().unwrap_or(args.http),
@@ -78,9 +88,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     .worker_threads(2)
                     .enable_all()
                     .build()?;
-                rt.block_on(crate::grpc::serve(grpc_listener, grpc_ctx, async {
-                    let _ = grpc_stopped.await;
-                }))
+                rt.block_on(crate::grpc::serve(
+                    grpc_listener,
+                    grpc_ctx,
+                    grpc_limits,
+                    async {
+                        let _ = grpc_stopped.await;
+                    },
+                ))
             })?;
 
     tracing::info!(http = %bound.http, grpc = %bound.grpc, data = %args.data.display(), "mailroom ready");
@@ -95,6 +110,62 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("mailroom stopped");
     actix::System::current().stop();
     Ok(())
+}
+
+/// File descriptors kept for everything but client connections: the
+/// stores' SQLite files and pools, the journal, logs, the runtimes' own.
+const FD_RESERVE_MIN: u64 = 512;
+/// The most connections a cap sized from the fd limit allows per edge
+/// (each idle HTTP/2 connection holds some buffers, too).
+const AUTO_CAP_MAX: usize = 10_000;
+
+/// Connection caps that fit in the process's file descriptors.
+#[derive(Debug, Clone, Copy)]
+pub struct FdBudget {
+    /// The soft `RLIMIT_NOFILE` after raising it to the hard limit.
+    pub nofile: u64,
+    pub grpc: usize,
+    pub http: usize,
+}
+
+impl FdBudget {
+    /// Raises the soft fd limit to the hard one and sizes the caps left
+    /// at 0: half each of what remains after the reserve (a tenth, at
+    /// least [`FD_RESERVE_MIN`]), at most [`AUTO_CAP_MAX`].
+    pub fn at_start(edge: &crate::config::EdgeArgs) -> Self {
+        let nofile = match rlimit::increase_nofile_limit(u64::MAX) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not raise the open-file limit");
+                rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+            }
+        };
+        Self::sized(nofile, edge.grpc_max_connections, edge.http_max_connections)
+    }
+
+    fn sized(nofile: u64, grpc: usize, http: usize) -> Self {
+        let reserve = (nofile / 10).max(FD_RESERVE_MIN);
+        let share = usize::try_from(nofile.saturating_sub(reserve) / 2)
+            .unwrap_or(usize::MAX)
+            .clamp(16, AUTO_CAP_MAX);
+        let pick = |set: usize| if set == 0 { share } else { set };
+        Self {
+            nofile,
+            grpc: pick(grpc),
+            http: pick(http),
+        }
+    }
+}
+
+/// A listening socket with `backlog` (std's `bind` uses 128).
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(socket.into())
 }
 
 /// Creates the admin account on first start (idempotent across restarts).
@@ -149,4 +220,26 @@ async fn bootstrap_admin(ctx: &NodeCtx, args: &ServeArgs) -> anyhow::Result<()> 
     }
     tracing::info!(%email, "admin account created");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FdBudget;
+
+    #[test]
+    fn caps_leave_a_reserve_of_descriptors() {
+        let b = FdBudget::sized(20_000, 0, 0);
+        assert_eq!((b.grpc, b.http), (9_000, 9_000));
+        assert!(b.grpc + b.http <= 18_000);
+        let small = FdBudget::sized(1024, 0, 0);
+        assert_eq!((small.grpc, small.http), (256, 256));
+        let huge = FdBudget::sized(1 << 20, 0, 0);
+        assert_eq!(huge.grpc, 10_000);
+    }
+
+    #[test]
+    fn explicit_caps_win() {
+        let b = FdBudget::sized(20_000, 50, 70);
+        assert_eq!((b.grpc, b.http), (50, 70));
+    }
 }

@@ -11,7 +11,10 @@ pub mod admin;
 pub mod analytics;
 pub mod cart;
 pub mod catalog;
+pub mod health;
 pub mod inventory;
+pub mod limits;
+pub mod malformed;
 pub mod notifications;
 pub mod operations;
 pub mod orders;
@@ -226,10 +229,16 @@ where
     }
 }
 
-/// Serves gRPC on `listener` until `shutdown` resolves.
+/// How long open calls get to finish after shutdown begins (as REST's
+/// `shutdown_timeout`); then the remaining connections are dropped.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Serves gRPC on `listener` until `shutdown` resolves, within `limits`
+/// (see [`limits`]).
 pub async fn serve(
     listener: TcpListener,
     ctx: Arc<NodeCtx>,
+    limits: limits::GrpcLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     use pb::{
@@ -247,6 +256,7 @@ pub async fn serve(
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let (health, health_service) = tonic_health::server::health_reporter();
+    health::follow(health, ctx.mom.registry().clone()).await;
     let users =
         UsersServer::new(users::UsersGrpc(ctx.clone())).max_decoding_message_size(MAX_MESSAGE);
     let wallets = WalletsServer::new(wallets::WalletsGrpc(ctx.clone()))
@@ -257,66 +267,47 @@ pub async fn serve(
         AdminServer::new(admin::AdminGrpc(ctx.clone())).max_decoding_message_size(MAX_MESSAGE);
     let operations = OperationsServer::new(operations::OperationsGrpc(ctx.clone()))
         .max_decoding_message_size(MAX_MESSAGE);
-    health.set_serving::<UsersServer<users::UsersGrpc>>().await;
-    health
-        .set_serving::<WalletsServer<wallets::WalletsGrpc>>()
-        .await;
-    health
-        .set_serving::<NotificationsServer<notifications::NotificationsGrpc>>()
-        .await;
-    health.set_serving::<AdminServer<admin::AdminGrpc>>().await;
-    health
-        .set_serving::<OperationsServer<operations::OperationsGrpc>>()
-        .await;
     let catalog =
         pb::catalog::catalog_server::CatalogServer::new(catalog::CatalogGrpc(ctx.clone()))
             .max_decoding_message_size(MAX_MESSAGE);
-    health
-        .set_serving::<pb::catalog::catalog_server::CatalogServer<catalog::CatalogGrpc>>()
-        .await;
     let inventory = pb::inventory::inventory_server::InventoryServer::new(
         inventory::InventoryGrpc(ctx.clone()),
     )
     .max_decoding_message_size(MAX_MESSAGE);
-    health
-        .set_serving::<pb::inventory::inventory_server::InventoryServer<inventory::InventoryGrpc>>()
-        .await;
     let cart = pb::cart::cart_server::CartServer::new(cart::CartGrpc(ctx.clone()))
         .max_decoding_message_size(MAX_MESSAGE);
-    health
-        .set_serving::<pb::cart::cart_server::CartServer<cart::CartGrpc>>()
-        .await;
     let orders = pb::orders::orders_server::OrdersServer::new(orders::OrdersGrpc(ctx.clone()))
         .max_decoding_message_size(MAX_MESSAGE);
-    health
-        .set_serving::<pb::orders::orders_server::OrdersServer<orders::OrdersGrpc>>()
-        .await;
     let payments =
         pb::payments::payments_server::PaymentsServer::new(payments::PaymentsGrpc(ctx.clone()))
             .max_decoding_message_size(MAX_MESSAGE);
-    health
-        .set_serving::<pb::payments::payments_server::PaymentsServer<payments::PaymentsGrpc>>()
-        .await;
     let shipping =
         pb::shipping::shipping_server::ShippingServer::new(shipping::ShippingGrpc(ctx.clone()))
             .max_decoding_message_size(MAX_MESSAGE);
-    health
-        .set_serving::<pb::shipping::shipping_server::ShippingServer<shipping::ShippingGrpc>>()
-        .await;
     let analytics = pb::analytics::analytics_server::AnalyticsServer::new(
         analytics::AnalyticsGrpc(ctx.clone()),
     )
     .max_decoding_message_size(MAX_MESSAGE);
-    health
-        .set_serving::<pb::analytics::analytics_server::AnalyticsServer<analytics::AnalyticsGrpc>>()
-        .await;
     let queues = pb::mom::queues_server::QueuesServer::new(queues::QueuesGrpc(ctx.clone()))
         .max_decoding_message_size(MAX_MESSAGE);
-    health
-        .set_serving::<pb::mom::queues_server::QueuesServer<queues::QueuesGrpc>>()
-        .await;
-    tonic::transport::Server::builder()
+
+    limits::init_metrics();
+    let conns = Arc::new(limits::Connections::default());
+    let incoming = limits::incoming(listener, Arc::new(limits.clone()), conns.clone());
+    // The signal both starts tonic's graceful shutdown and bounds its drain.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut drain_rx = stop_rx.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(limits.keepalive_interval)
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+        .max_concurrent_streams(limits.max_streams)
+        .layer(limits::CallTracking::layer(conns))
         .layer(tower::layer::layer_fn(|inner| Metered { inner }))
+        .layer(malformed::Malformed::layer())
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -333,10 +324,16 @@ pub async fn serve(
         .add_service(shipping)
         .add_service(analytics)
         .add_service(queues)
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
-        )
-        .await?;
+        .serve_with_incoming_shutdown(incoming, async move {
+            let mut rx = stop_rx;
+            let _ = rx.wait_for(|stop| *stop).await;
+        });
+    tokio::select! {
+        res = server => res?,
+        _ = async {
+            let _ = drain_rx.wait_for(|stop| *stop).await;
+            tokio::time::sleep(DRAIN).await;
+        } => tracing::warn!(drain_s = DRAIN.as_secs(), "gRPC calls still open after the drain; dropping them"),
+    }
     Ok(())
 }

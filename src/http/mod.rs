@@ -17,11 +17,15 @@ pub mod shipping;
 pub mod users;
 pub mod wallets;
 
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use actix_web::{
     dev::{Server, Service as _},
-    http::header,
+    http::{header, KeepAlive},
     web, App, HttpRequest, HttpResponse, HttpServer,
 };
 use futures::FutureExt as _;
@@ -34,9 +38,46 @@ use error::{json_error, path_error, problem_response, query_error};
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 1 << 20;
 
+/// The REST edge's connection limits (README "Limits"), from
+/// [`crate::config::EdgeArgs`]. actix-web already closes idle and slow
+/// connections; these make its numbers explicit.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Open connections at most, over all workers; beyond it new ones wait
+    /// in the listen backlog.
+    pub max_connections: usize,
+    /// Time to receive a request's head (else 408 and close).
+    pub request_timeout: Duration,
+    /// Idle time of a keep-alive connection; zero: no keep-alive.
+    pub keep_alive: Duration,
+    /// Time given to a connection's shutdown.
+    pub disconnect_timeout: Duration,
+    pub backlog: u32,
+    /// Worker threads (each gets its share of `max_connections`).
+    pub workers: usize,
+}
+
+impl HttpLimits {
+    pub fn from_args(args: &crate::config::EdgeArgs, max_connections: usize) -> Self {
+        Self {
+            max_connections,
+            request_timeout: Duration::from_secs(args.http_request_timeout_s.max(1)),
+            keep_alive: Duration::from_secs(args.http_keep_alive_s),
+            disconnect_timeout: Duration::from_secs(args.http_disconnect_timeout_s.max(1)),
+            backlog: args.http_backlog.max(1),
+            // actix-web's default worker count, made explicit for the per-worker cap.
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
 /// Binds `addr` and builds the server (not yet running); returns it with
 /// the bound addresses (port 0 resolved).
-pub fn server(ctx: Arc<NodeCtx>, addr: SocketAddr) -> std::io::Result<(Server, Vec<SocketAddr>)> {
+pub fn server(
+    ctx: Arc<NodeCtx>,
+    addr: SocketAddr,
+    limits: &HttpLimits,
+) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let data = web::Data::from(ctx);
     let openapi = openapi::document();
     let server = HttpServer::new(move || {
@@ -98,6 +139,16 @@ pub fn server(ctx: Arc<NodeCtx>, addr: SocketAddr) -> std::io::Result<(Server, V
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(10)
+    .workers(limits.workers)
+    .max_connections(limits.max_connections.div_ceil(limits.workers).max(1))
+    .client_request_timeout(limits.request_timeout)
+    .client_disconnect_timeout(limits.disconnect_timeout)
+    .keep_alive(if limits.keep_alive.is_zero() {
+        KeepAlive::Disabled
+    } else {
+        KeepAlive::Timeout(limits.keep_alive)
+    })
+    .backlog(limits.backlog)
     .bind(addr)?;
     let addrs = server.addrs();
     Ok((server.run(), addrs))

@@ -36,15 +36,51 @@ impl Node {
         node
     }
 
+    /// A node on a fresh temp data dir with extra `serve` flags.
+    pub async fn start_with(flags: &[&str]) -> Node {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().to_path_buf();
+        let mut node = Node::start_on_with(&data, flags).await;
+        node._tmp = Some(tmp);
+        node
+    }
+
     /// A node on `data` (which survives it), e.g. to restart after a crash.
     pub async fn start_on(data: &Path) -> Node {
+        Node::start_on_with(data, &[]).await
+    }
+
+    /// A node with extra `serve` flags whose process may open at most
+    /// `nofile` files (soft and hard limit).
+    pub async fn start_with_nofile(flags: &[&str], nofile: u64) -> Node {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().to_path_buf();
+        let mut node = Node::spawn(&data, flags, Some(nofile)).await;
+        node._tmp = Some(tmp);
+        node
+    }
+
+    /// [`Node::start_on`] with extra `serve` flags.
+    pub async fn start_on_with(data: &Path, flags: &[&str]) -> Node {
+        Node::spawn(data, flags, None).await
+    }
+
+    async fn spawn(data: &Path, flags: &[&str], nofile: Option<u64>) -> Node {
         std::fs::create_dir_all(data).unwrap();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(data.join("node.log"))
             .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mailroom"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailroom"));
+        if let Some(n) = nofile {
+            use std::os::unix::process::CommandExt as _;
+            // SAFETY: setrlimit is async-signal-safe and touches no memory of ours.
+            unsafe {
+                cmd.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, n, n));
+            }
+        }
+        let mut child = cmd
             .args([
                 "serve",
                 "--http",
@@ -54,6 +90,7 @@ impl Node {
                 "--data",
             ])
             .arg(data)
+            .args(flags)
             .env("MAILROOM_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("RUST_LOG", "info")
             .env_remove("MAILROOM_JWT_SECRET")
