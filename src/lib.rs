@@ -49,6 +49,9 @@
 //!   migrations (`migrations/<db>/`); [`store::schema`] has every table.
 //! - [`http`] and [`grpc`] are the edges; they only translate. Problems map
 //!   to HTTP once in [`http::error`] and to gRPC once in [`grpc::status`].
+//!   Each edge bounds what one client may hold (timeouts, connection caps
+//!   sized from the fd limit in [`node`]): [`http::HttpLimits`] and
+//!   [`grpc::limits`].
 //! - [`auth`] is JWT + Argon2id, shared by both edges; [`problem`] the error
 //!   shape that crosses the MOM; [`metrics`] Prometheus.
 //! - [`client`] is the console client (`mailroom login|products|order|...`)

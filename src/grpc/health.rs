@@ -31,7 +31,10 @@ pub const SERVICES: &[(&str, &[&str])] = &[
         &[MOM_ACTOR, "notifications"],
     ),
     (pb::admin::admin_server::SERVICE_NAME, &[MOM_ACTOR]),
-    (pb::operations::operations_server::SERVICE_NAME, &[MOM_ACTOR]),
+    (
+        pb::operations::operations_server::SERVICE_NAME,
+        &[MOM_ACTOR],
+    ),
     (
         pb::catalog::catalog_server::SERVICE_NAME,
         &[MOM_ACTOR, "catalog"],
@@ -41,7 +44,10 @@ pub const SERVICES: &[(&str, &[&str])] = &[
         &[MOM_ACTOR, "inventory"],
     ),
     (pb::cart::cart_server::SERVICE_NAME, &[MOM_ACTOR, "cart"]),
-    (pb::orders::orders_server::SERVICE_NAME, &[MOM_ACTOR, "orders"]),
+    (
+        pb::orders::orders_server::SERVICE_NAME,
+        &[MOM_ACTOR, "orders"],
+    ),
     (
         pb::payments::payments_server::SERVICE_NAME,
         &[MOM_ACTOR, "payments"],
@@ -137,7 +143,10 @@ mod tests {
             .collect();
         assert!(!names.is_empty());
         for n in &names {
-            assert!(SERVICES.iter().any(|(s, _)| s == n), "{n} has no health entry");
+            assert!(
+                SERVICES.iter().any(|(s, _)| s == n),
+                "{n} has no health entry"
+            );
         }
         assert_eq!(names.len(), SERVICES.len());
     }

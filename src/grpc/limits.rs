@@ -213,10 +213,7 @@ impl Acceptor {
                             // Best effort: the socket buffer is empty, so this fits.
                             let _ = tcp.try_write(&REFUSAL);
                             drop(tcp);
-                            edge_metrics()
-                                .closed
-                                .with_label_values(&["refused"])
-                                .inc();
+                            edge_metrics().closed.with_label_values(&["refused"]).inc();
                             let cap = self.limits.max_connections;
                             self.refused.note(|suppressed| {
                                 tracing::warn!(
@@ -575,8 +572,8 @@ fn edge_metrics() -> &'static EdgeMetrics {
     static M: OnceLock<EdgeMetrics> = OnceLock::new();
     M.get_or_init(|| {
         let registry = &crate::metrics::get().registry;
-        let open = prometheus::IntGauge::new("grpc_connections", "Open gRPC connections")
-            .expect("metric");
+        let open =
+            prometheus::IntGauge::new("grpc_connections", "Open gRPC connections").expect("metric");
         let closed = prometheus::IntCounterVec::new(
             prometheus::Opts::new(
                 "grpc_connections_closed_total",
@@ -622,7 +619,10 @@ mod tests {
         // SETTINGS with one 6-byte setting, fed in pieces.
         assert!(!p.feed(&[0, 0, 6, 0x4, 0]));
         assert!(!p.feed(&[0, 0, 0, 0, 0, 3, 0, 0]));
-        assert!(p.feed(&[0, 100, 0xff]), "the last payload byte completes it");
+        assert!(
+            p.feed(&[0, 100, 0xff]),
+            "the last payload byte completes it"
+        );
     }
 
     #[test]

@@ -2,7 +2,12 @@
 //! `authorization` metadata, builds the same typed command or query the REST
 //! handler builds, and maps the answer; [`status`] maps problems to codes.
 //! Server reflection (v1 and v1alpha) and `grpc.health.v1.Health` are
-//! served, so `grpcurl` works with no .proto file.
+//! served, so `grpcurl` works with no .proto file; [`health`] keeps each
+//! service's health following its actors.
+//!
+//! Around every service: [`limits`] (handshake and idle timeouts, the
+//! connection cap, accept back-off, open-call counting), [`Metered`], and
+//! [`malformed`] (undecodable requests answer `INVALID_ARGUMENT`).
 //!
 //! A command not finished within the wait budget answers
 //! `DEADLINE_EXCEEDED` with its operation id in `x-operation-id` metadata

@@ -237,9 +237,11 @@ async fn a_thousand_idle_grpc_connections_are_closed_within_the_timeouts_while_r
     );
     pinger.finish(10).await;
 
-    eventually(Duration::from_secs(10), "no gRPC connection left", || async {
-        metric(&node, "mailroom_grpc_connections").await == 0.0
-    })
+    eventually(
+        Duration::from_secs(10),
+        "no gRPC connection left",
+        || async { metric(&node, "mailroom_grpc_connections").await == 0.0 },
+    )
     .await;
     let by = |reason: &'static str| {
         let node = &node;
@@ -356,15 +358,24 @@ async fn when_file_descriptors_run_out_the_grpc_accept_loop_backs_off_instead_of
     .await;
     let pid = node.pid();
     let addr = grpc_addr(&node);
-    let used = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count() as u64;
+    let used = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count() as u64;
     assert!(used < NOFILE - 50, "the node already uses {used} fds");
     let mut flood = Vec::new();
     for _ in 0..(NOFILE - used + 100) {
         flood.push(open(addr, Opening::Nothing).await);
     }
-    eventually(Duration::from_secs(10), "the node's fds exhausted", || async {
-        std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count() as u64 >= NOFILE - 1
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the node's fds exhausted",
+        || async {
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .unwrap()
+                .count() as u64
+                >= NOFILE - 1
+        },
+    )
     .await;
     eventually(Duration::from_secs(10), "the accept failure logged", || {
         let log = full_log(&node);
@@ -378,8 +389,13 @@ async fn when_file_descriptors_run_out_the_grpc_accept_loop_backs_off_instead_of
         burnt < 0.5,
         "the node burnt {burnt:.2} s of CPU in 2 s with its fds exhausted"
     );
-    let warnings = full_log(&node).matches("gRPC accept failed; backing off").count();
-    assert!(warnings <= 2, "{warnings} accept warnings: logged once per interval");
+    let warnings = full_log(&node)
+        .matches("gRPC accept failed; backing off")
+        .count();
+    assert!(
+        warnings <= 2,
+        "{warnings} accept warnings: logged once per interval"
+    );
 
     drop(flood);
     let until = Instant::now() + Duration::from_secs(20);
@@ -400,4 +416,128 @@ async fn when_file_descriptors_run_out_the_grpc_accept_loop_backs_off_instead_of
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// Complete HTTP/2 frames at the start of `buf`: (type, flags, payload),
+/// and how many bytes they took.
+fn frames(buf: &[u8]) -> (Vec<(u8, u8, Vec<u8>)>, usize) {
+    let (mut out, mut at) = (Vec::new(), 0);
+    while buf.len() >= at + 9 {
+        let len = u32::from_be_bytes([0, buf[at], buf[at + 1], buf[at + 2]]) as usize;
+        if buf.len() < at + 9 + len {
+            break;
+        }
+        out.push((buf[at + 3], buf[at + 4], buf[at + 9..at + 9 + len].to_vec()));
+        at += 9 + len;
+    }
+    (out, at)
+}
+
+const PING: u8 = 0x6;
+
+#[tokio::test]
+async fn http2_pings_close_a_connection_whose_peer_stopped_answering_and_keep_one_that_answers() {
+    // No idle timeout: only the keepalive can end these connections.
+    let node = Node::start_with(&[
+        "--grpc-idle-timeout-s",
+        "0",
+        "--grpc-keepalive-interval-s",
+        "1",
+        "--grpc-keepalive-timeout-s",
+        "1",
+    ])
+    .await;
+    let addr = grpc_addr(&node);
+
+    let mut silent = open(addr, Opening::Handshake).await;
+    let opened = Instant::now();
+    let mut answering = open(addr, Opening::Handshake).await;
+    let answerer = tokio::spawn(async move {
+        let (mut buf, mut answered) = (Vec::new(), 0);
+        let mut chunk = [0u8; 1024];
+        let until = Instant::now() + Duration::from_secs(5);
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            match tokio::time::timeout(left, answering.read(&mut chunk)).await {
+                Err(_) => break,
+                Ok(Ok(0)) | Ok(Err(_)) => return Err(format!("closed after {answered} pongs")),
+                Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            }
+            let (fs, used) = frames(&buf);
+            buf.drain(..used);
+            for (kind, flags, payload) in fs {
+                if kind == PING && flags & 0x1 == 0 {
+                    let mut ack = vec![0, 0, 8, PING, 0x1, 0, 0, 0, 0];
+                    ack.extend_from_slice(&payload);
+                    answering.write_all(&ack).await.map_err(|e| e.to_string())?;
+                    answered += 1;
+                }
+            }
+        }
+        Ok(answered)
+    });
+
+    let got = read_to_close(&mut silent, opened + Duration::from_secs(6))
+        .await
+        .expect("a peer that never answers pings is closed within interval + timeout (+ slack)");
+    assert!(
+        opened.elapsed() >= Duration::from_millis(1_800),
+        "closed too early"
+    );
+    let (fs, _) = frames(&got);
+    assert!(
+        fs.iter()
+            .any(|(kind, flags, _)| *kind == PING && flags & 0x1 == 0),
+        "the server pinged first: {fs:?}"
+    );
+    let answered = answerer
+        .await
+        .unwrap()
+        .expect("a peer that answers pings stays connected");
+    assert!(answered >= 2, "only {answered} pings in 5 s");
+}
+
+#[tokio::test]
+async fn rest_closes_silent_slow_and_idle_keep_alive_connections_within_its_timeouts() {
+    let node =
+        Node::start_with(&["--http-request-timeout-s", "1", "--http-keep-alive-s", "1"]).await;
+    let addr: SocketAddr = node.http.trim_start_matches("http://").parse().unwrap();
+    let connect = || async {
+        tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
+            .await
+            .expect("connect within 10 s")
+            .expect("connect")
+    };
+    let mut silent = connect().await;
+    let mut slow = connect().await;
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut kept = connect().await;
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let opened = Instant::now();
+    let bound = opened + Duration::from_secs(5);
+
+    let got = read_to_close(&mut silent, bound).await;
+    assert!(
+        got.is_some(),
+        "a silent connection is closed after the request timeout"
+    );
+    let got = read_to_close(&mut slow, bound)
+        .await
+        .expect("a request head never finished is closed after the request timeout");
+    assert!(
+        String::from_utf8_lossy(&got).starts_with("HTTP/1.1 408"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    let got = read_to_close(&mut kept, bound)
+        .await
+        .expect("an idle keep-alive connection is closed after keep-alive");
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"));
+    assert!(
+        opened.elapsed() >= Duration::from_millis(900),
+        "closed before any timeout"
+    );
 }

@@ -87,7 +87,10 @@ fn shapes(m: &Method) -> Vec<Shape> {
             f
         }),
         bad("not a gRPC frame", br#"{"email":"a@example.com"}"#.to_vec()),
-        bad("compressed flag without grpc-encoding", frame(1, &[0x08, 0x01])),
+        bad(
+            "compressed flag without grpc-encoding",
+            frame(1, &[0x08, 0x01]),
+        ),
         Shape {
             name: "JSON content type",
             content_type: "application/json",
@@ -112,7 +115,10 @@ fn shapes(m: &Method) -> Vec<Shape> {
     if let Some(n) = m.string_field {
         let tag = ((n as u32) << 3 | 2) as u8;
         assert!(n < 16, "one-byte tag");
-        v.push(bad("invalid UTF-8 in a string field", frame(0, &[tag, 2, 0xff, 0xfe])));
+        v.push(bad(
+            "invalid UTF-8 in a string field",
+            frame(0, &[tag, 2, 0xff, 0xfe]),
+        ));
     }
     v
 }
@@ -127,21 +133,21 @@ async fn send(ch: &Channel, path: &str, content_type: &str, body: Vec<u8>) -> (u
         .header("te", "trailers")
         .body(tonic::body::Body::new(http_body_util::Full::from(body)))
         .unwrap();
-    let res = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        ch.clone().oneshot(req),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("{path}: no answer within 10 s"))
-    .unwrap_or_else(|e| panic!("{path}: transport error {e}"));
+    let res = tokio::time::timeout(std::time::Duration::from_secs(10), ch.clone().oneshot(req))
+        .await
+        .unwrap_or_else(|_| panic!("{path}: no answer within 10 s"))
+        .unwrap_or_else(|e| panic!("{path}: transport error {e}"));
     let http_status = res.status().as_u16();
     if let Some(s) = Status::from_header_map(res.headers()) {
         return (http_status, s);
     }
-    let body = tokio::time::timeout(std::time::Duration::from_secs(10), res.into_body().collect())
-        .await
-        .unwrap_or_else(|_| panic!("{path}: body not finished within 10 s"))
-        .unwrap_or_else(|e| panic!("{path}: body error {e}"));
+    let body = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        res.into_body().collect(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{path}: body not finished within 10 s"))
+    .unwrap_or_else(|e| panic!("{path}: body error {e}"));
     let trailers = body
         .trailers()
         .unwrap_or_else(|| panic!("{path}: no grpc-status in headers or trailers"));
@@ -157,8 +163,12 @@ async fn garbage_to_every_grpc_method_is_invalid_argument_and_the_node_stays_hea
     let ch = channel(&node).await;
     let ours = methods(&[pb::DESCRIPTOR, tonic_health::pb::FILE_DESCRIPTOR_SET]);
     assert!(ours.len() > 60, "{} methods", ours.len());
-    assert!(ours.iter().any(|m| m.path == "/mailroom.users.v1.Users/Login"));
-    assert!(ours.iter().any(|m| m.path == "/grpc.health.v1.Health/Watch"));
+    assert!(ours
+        .iter()
+        .any(|m| m.path == "/mailroom.users.v1.Users/Login"));
+    assert!(ours
+        .iter()
+        .any(|m| m.path == "/grpc.health.v1.Health/Watch"));
     let mut wrong = Vec::new();
     let mut sent = 0;
     for m in &ours {
@@ -197,8 +207,20 @@ async fn garbage_to_every_grpc_method_is_invalid_argument_and_the_node_stays_hea
     for m in &reflection {
         for shape in shapes(m) {
             let (_, s) = send(&ch, &m.path, shape.content_type, shape.body).await;
-            assert_ne!(s.code(), Code::Internal, "{} / {}: {s:?}", m.path, shape.name);
-            assert_ne!(s.code(), Code::Unknown, "{} / {}: {s:?}", m.path, shape.name);
+            assert_ne!(
+                s.code(),
+                Code::Internal,
+                "{} / {}: {s:?}",
+                m.path,
+                shape.name
+            );
+            assert_ne!(
+                s.code(),
+                Code::Unknown,
+                "{} / {}: {s:?}",
+                m.path,
+                shape.name
+            );
         }
     }
 

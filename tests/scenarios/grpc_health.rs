@@ -46,7 +46,9 @@ async fn until_status(
 }
 
 /// The next status a Watch stream sends, within 10 s.
-async fn next(watch: &mut tonic::Streaming<tonic_health::pb::HealthCheckResponse>) -> ServingStatus {
+async fn next(
+    watch: &mut tonic::Streaming<tonic_health::pb::HealthCheckResponse>,
+) -> ServingStatus {
     tokio::time::timeout(Duration::from_secs(10), watch.message())
         .await
         .expect("Watch sent nothing within 10 s")
@@ -114,7 +116,13 @@ async fn health_is_not_serving_while_wallets_is_down_and_serving_after_restart()
         Duration::from_secs(15),
     )
     .await;
-    until_status(&mut health, "", ServingStatus::Serving, Duration::from_secs(5)).await;
+    until_status(
+        &mut health,
+        "",
+        ServingStatus::Serving,
+        Duration::from_secs(5),
+    )
+    .await;
     assert_eq!(next(&mut watch).await, ServingStatus::Serving);
 }
 
