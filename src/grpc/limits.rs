@@ -358,13 +358,14 @@ impl LimitedIo {
 
     /// The timer fired: close (with the reason), or re-arm it.
     fn expired(&mut self) -> Option<&'static str> {
-        let Some(idle) = self.idle_timeout else {
-            // Only the handshake timer is ever armed without an idle timeout.
-            return matches!(self.phase, Phase::Handshake { .. }).then_some("handshake_timeout");
-        };
         if matches!(self.phase, Phase::Handshake { .. }) {
             return Some("handshake_timeout");
         }
+        let Some(idle) = self.idle_timeout else {
+            // No idle timeout: nothing more to watch.
+            self.timer = None;
+            return None;
+        };
         let state = &self.admitted.state;
         let now = now_ms();
         let next = if state.calls.load(Ordering::Acquire) > 0 {
