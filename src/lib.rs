@@ -60,6 +60,7 @@
 pub mod actors;
 pub mod auth;
 pub mod bench;
+pub mod bench_auth;
 pub mod bench_orders;
 pub mod bench_queues;
 pub mod client;

@@ -152,7 +152,7 @@ impl QueuesGrpc {
         cmd: impl FnOnce(By) -> C,
         map: impl FnOnce(C::Reply) -> P,
     ) -> Result<Response<P>, Status> {
-        let c = caller(&self.0, req)?;
+        let c = caller(&self.0, req).await?;
         let opts = exec_options(&self.0, req, Some(c.user_id))?;
         finish(self.0.mom.execute(&cmd(c.into()), opts).await, map)
     }
@@ -162,7 +162,7 @@ impl QueuesGrpc {
         req: &Request<T>,
         q: impl FnOnce(By) -> Q,
     ) -> Result<Q::Reply, Status> {
-        let c = caller(&self.0, req)?;
+        let c = caller(&self.0, req).await?;
         self.0
             .mom
             .ask(&q(c.into()), wait_budget(&self.0, req))
@@ -225,7 +225,7 @@ impl queues_server::Queues for QueuesGrpc {
         &self,
         req: Request<pb::DeleteQueueRequest>,
     ) -> Result<Response<pb::Queue>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let cmd = DeleteQueue {
             by: c.into(),
@@ -247,7 +247,7 @@ impl queues_server::Queues for QueuesGrpc {
         &self,
         req: Request<pb::PublishRequest>,
     ) -> Result<Response<pb::PublishResponse>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let cmd = Publish {
@@ -269,7 +269,7 @@ impl queues_server::Queues for QueuesGrpc {
         &self,
         req: Request<pb::ReceiveRequest>,
     ) -> Result<Response<pb::ReceiveResponse>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let wait = long_poll(Some(r.wait_s)).map_err(status)?;
@@ -293,7 +293,7 @@ impl queues_server::Queues for QueuesGrpc {
         &self,
         req: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let mut opts = exec_options(&self.0, &req, Some(c.user_id))?;
         opts.wait = opts.wait.max(SUBSCRIBE_BUDGET);
         // Every receive of the stream is a new one.
@@ -404,7 +404,7 @@ impl queues_server::Queues for QueuesGrpc {
 
     #[tracing::instrument(skip_all)]
     async fn nack(&self, req: Request<pb::NackRequest>) -> Result<Response<pb::Settled>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let cmd = Nack {
@@ -441,7 +441,7 @@ impl queues_server::Queues for QueuesGrpc {
         &self,
         req: Request<pb::RedriveRequest>,
     ) -> Result<Response<pb::Settled>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let cmd = Redrive {
@@ -508,7 +508,7 @@ impl queues_server::Queues for QueuesGrpc {
         &self,
         req: Request<pb::PublishToTopicRequest>,
     ) -> Result<Response<pb::PublishToTopicResponse>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let cmd = PublishTopic {

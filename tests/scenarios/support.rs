@@ -38,29 +38,50 @@ impl Node {
 
     /// A node on `data` (which survives it), e.g. to restart after a crash.
     pub async fn start_on(data: &Path) -> Node {
+        Node::start_on_with(data, &[]).await
+    }
+
+    /// A node on a fresh temp data dir with extra `serve` flags.
+    pub async fn start_with(flags: &[&str]) -> Node {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().to_path_buf();
+        let mut node = Node::start_on_with(&data, flags).await;
+        node._tmp = Some(tmp);
+        node
+    }
+
+    /// The `serve` command these nodes run, on `data` with extra flags;
+    /// its stderr (the log) appends to `data/node.log`.
+    pub fn command(data: &Path, flags: &[&str]) -> Command {
         std::fs::create_dir_all(data).unwrap();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(data.join("node.log"))
             .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mailroom"))
-            .args([
-                "serve",
-                "--http",
-                "127.0.0.1:0",
-                "--grpc",
-                "127.0.0.1:0",
-                "--data",
-            ])
-            .arg(data)
-            .env("MAILROOM_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("RUST_LOG", "info")
-            .env_remove("MAILROOM_JWT_SECRET")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn mailroom");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailroom"));
+        cmd.args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "127.0.0.1:0",
+            "--data",
+        ])
+        .arg(data)
+        .args(flags)
+        .env("MAILROOM_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("RUST_LOG", "info")
+        .env_remove("MAILROOM_JWT_SECRET")
+        .env_remove("MAILROOM_ADMIN_EMAIL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log));
+        cmd
+    }
+
+    /// A node on `data` with extra `serve` flags.
+    pub async fn start_on_with(data: &Path, flags: &[&str]) -> Node {
+        let mut child = Node::command(data, flags).spawn().expect("spawn mailroom");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -131,6 +152,11 @@ impl Node {
 
     pub fn log(&self) -> String {
         read_log(&self.data)
+    }
+
+    /// The whole log (not only its tail).
+    pub fn full_log(&self) -> String {
+        std::fs::read_to_string(self.data.join("node.log")).unwrap_or_default()
     }
 
     pub fn url(&self, path: &str) -> String {
