@@ -57,7 +57,11 @@ fn spawn_node(args: &AuthBenchArgs, unlimited: bool) -> anyhow::Result<NodeProc>
         Some(p) => tempfile::tempdir_in(p)?,
         None => tempfile::tempdir()?,
     };
-    let mut cmd = Command::new(std::env::current_exe()?);
+    let bin = match &args.node_bin {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?,
+    };
+    let mut cmd = Command::new(bin);
     cmd.args([
         "serve",
         "--http",
@@ -76,6 +80,12 @@ fn spawn_node(args: &AuthBenchArgs, unlimited: bool) -> anyhow::Result<NodeProc>
     .env_remove("MAILROOM_AUTH_BURST")
     .stdout(Stdio::piped())
     .stderr(Stdio::null());
+    for kv in &args.node_env {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--node-env wants KEY=VALUE, not `{kv}`"))?;
+        cmd.env(k, v);
+    }
     if unlimited {
         cmd.args(["--auth-rate-per-s", "1000000", "--auth-burst", "1000000"]);
     }
@@ -320,7 +330,14 @@ pub fn auth(args: AuthBenchArgs) -> anyhow::Result<()> {
             args.seconds,
             SAMPLE_EVERY.as_millis(),
             args.settle_seconds,
-            if args.node_arg.is_empty() { String::new() } else { format!("; node flags {:?}", args.node_arg) }
+            [
+                args.node_bin.as_ref().map(|b| format!("; node binary {}", b.display())),
+                (!args.node_arg.is_empty()).then(|| format!("; node flags {:?}", args.node_arg)),
+                (!args.node_env.is_empty()).then(|| format!("; node env {:?}", args.node_env)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<String>()
         );
         let mut over = Vec::new();
         let mut configs = vec![(true, "per-address limit 1,000,000/s: the hashing bound is what is measured")];

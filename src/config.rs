@@ -154,6 +154,12 @@ pub struct AuthBenchArgs {
     /// Extra `serve` flags for the bench nodes (e.g. `--auth-hash-concurrency=4`).
     #[arg(long, allow_hyphen_values = true)]
     pub node_arg: Vec<String>,
+    /// Extra environment for the bench nodes, `KEY=VALUE` (e.g. `MALLOC_ARENA_MAX=2`).
+    #[arg(long)]
+    pub node_env: Vec<String>,
+    /// The `mailroom` binary the nodes run (default: this one), e.g. an older build to compare.
+    #[arg(long)]
+    pub node_bin: Option<PathBuf>,
     /// Where to put the nodes' temporary data dirs.
     #[arg(long)]
     pub dir: Option<PathBuf>,

@@ -49,8 +49,11 @@
 //!   migrations (`migrations/<db>/`); [`store::schema`] has every table.
 //! - [`http`] and [`grpc`] are the edges; they only translate. Problems map
 //!   to HTTP once in [`http::error`] and to gRPC once in [`grpc::status`].
-//! - [`auth`] is JWT + Argon2id, shared by both edges; [`problem`] the error
-//!   shape that crosses the MOM; [`metrics`] Prometheus.
+//! - [`auth`] is the authentication layer both edges share (neither owns
+//!   it): JWT with a per-account token version (revoked by deletion and
+//!   password change, checked through a cache), bounded Argon2id with
+//!   reused memory, and the per-address login/register limiter;
+//!   [`problem`] the error shape that crosses the MOM; [`metrics`] Prometheus.
 //! - [`client`] is the console client (`mailroom login|products|order|...`)
 //!   and `mailroom load [--chaos]`, which loads a node, kills actors while it
 //!   runs and then checks the invariants (nothing lost, nothing applied twice).

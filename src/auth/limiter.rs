@@ -63,10 +63,11 @@ impl AuthLimiter {
         })
     }
 
-    /// [`check`](Self::check) for a peer whose address may be unknown (a
-    /// transport without one, e.g. a Unix socket, is not limited).
+    /// [`check`](Self::check) for a peer whose address may be unknown:
+    /// every such peer shares one budget (a transport that lost the
+    /// address limits too much rather than not at all).
     pub fn check_peer(&self, ip: Option<IpAddr>) -> Result<(), Limited> {
-        ip.map_or(Ok(()), |ip| self.check(ip))
+        self.check(ip.unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)))
     }
 }
 
@@ -86,6 +87,12 @@ mod tests {
         assert_eq!(refused.retry_after_s, 1);
         assert_eq!(refused.problem().kind, ProblemKind::RateLimited);
         assert!(l.check(b).is_ok(), "another address has its own budget");
-        assert!(l.check_peer(None).is_ok());
+        for _ in 0..3 {
+            assert!(l.check_peer(None).is_ok());
+        }
+        assert!(
+            l.check_peer(None).is_err(),
+            "unknown peers share one budget"
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! long-polls [`edge::receive`] and feeds a bounded channel, so at most
 //! about two batches are leased ahead of a slow client; it stops when the
 //! client goes away (messages leased for it then come back when their lease
-//! ends).
+//! ends) or when its token stops being valid (checked after every poll).
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use tokio_stream::wrappers::ReceiverStream;
@@ -22,8 +22,10 @@ use crate::{
         ListDeadLetters, ListQueues, ListTopics, Nack, On, Peek, Permission, Publish, PublishTopic,
         QueueView, Receive, Redrive, Settled, SubscriptionView, TopicView, Unbind, MAX_WAIT_S,
     },
+    actors::users::authenticate,
     mom::{Command, Executed, MomError},
     node::NodeCtx,
+    problem::ProblemKind,
 };
 
 pub struct QueuesGrpc(pub Arc<NodeCtx>);
@@ -294,6 +296,11 @@ impl queues_server::Queues for QueuesGrpc {
         req: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let c = caller(&self.0, &req).await?;
+        let bearer = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let mut opts = exec_options(&self.0, &req, Some(c.user_id))?;
         opts.wait = opts.wait.max(SUBSCRIBE_BUDGET);
         // Every receive of the stream is a new one.
@@ -319,6 +326,7 @@ impl queues_server::Queues for QueuesGrpc {
             .await
             .map_err(mom_status)?;
         let (tx, rx) = tokio::sync::mpsc::channel(cmd.max as usize);
+        let ctx = self.0.clone();
         let mom = self.0.mom.clone();
         let wait = Duration::from_secs(MAX_WAIT_S.into());
         tokio::spawn(async move {
@@ -327,6 +335,20 @@ impl queues_server::Queues for QueuesGrpc {
                     _ = tx.closed() => break,
                     r = edge::receive(&mom, &cmd, opts.clone(), wait) => r,
                 };
+                // The token again after every long poll, before anything
+                // is handed over: the stream ends (UNAUTHENTICATED) once the
+                // account is deleted, its password changes or the token
+                // expires; what that poll leased returns when its lease
+                // ends. (A check that cannot be answered is not a refusal:
+                // the next poll asks again.)
+                let auth =
+                    authenticate(&ctx.mom, &ctx.keys, &ctx.token_versions, bearer.as_deref());
+                if let Err(p) = auth.await {
+                    if p.kind == ProblemKind::Unauthorized {
+                        let _ = tx.send(Err(status(p))).await;
+                        break;
+                    }
+                }
                 match res {
                     Ok(Executed::Done(got)) => {
                         for m in got.messages {

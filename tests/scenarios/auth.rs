@@ -12,7 +12,7 @@ use mailroom::grpc::pb::{
     cart::{cart_client::CartClient, AddItemRequest, GetCartRequest},
     mom::{
         queues_client::QueuesClient, CreateQueueRequest, CreateTopicRequest, ListQueuesRequest,
-        PublishRequest,
+        PublishRequest, SubscribeRequest,
     },
     notifications::{notifications_client::NotificationsClient, ListNotificationsRequest},
     operations::{operations_client::OperationsClient, GetOperationRequest},
@@ -422,8 +422,26 @@ async fn a_deleted_accounts_token_is_refused_on_every_service_of_both_edges() {
         assert_eq!(c, Code::Unauthenticated, "deleted over REST: {rpc}");
     }
 
-    // gRPC deletion, and the token read back over both edges.
+    // gRPC deletion, and the token read back over both edges; a
+    // Subscribe stream opened before ends too.
     let (cy, _) = node.register(&email("cy")).await;
+    let queue = unique("cyq");
+    let (s, v) = node
+        .post("/queues", Some(&cy), json!({ "name": queue }))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let mut stream = QueuesClient::new(ch.clone())
+        .subscribe(authed(
+            SubscribeRequest {
+                queue: queue.clone(),
+                max: 1,
+                visibility_timeout_s: None,
+            },
+            &cy,
+        ))
+        .await
+        .expect("Subscribe")
+        .into_inner();
     for (rpc, c) in grpc_codes(&ch, &cy, &sku, &bob_email).await {
         assert_ne!(c, Code::Unauthenticated, "live token: {rpc}");
     }
@@ -438,6 +456,24 @@ async fn a_deleted_accounts_token_is_refused_on_every_service_of_both_edges() {
         "deleted over gRPC",
         &rest_statuses(&node, &cy, &routes).await,
     );
+    // The admin (who may act on any queue) wakes the stream's long poll.
+    let admin = node.admin_token().await;
+    let (s, v) = node
+        .post(
+            &format!("/queues/{queue}/messages"),
+            Some(&admin),
+            json!({"body": "after the deletion"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    match tokio::time::timeout(Duration::from_secs(15), stream.message())
+        .await
+        .expect("the stream answers within 15 s")
+    {
+        Err(s) => assert_eq!(s.code(), Code::Unauthenticated, "{s:?}"),
+        Ok(Some(m)) => panic!("a deleted account's stream was handed {m:?}"),
+        Ok(None) => panic!("the stream ended without a status"),
+    }
 }
 
 #[tokio::test]
