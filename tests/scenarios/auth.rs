@@ -138,6 +138,13 @@ fn assert_none_401(what: &str, got: &[(String, StatusCode, Value)]) {
     }
 }
 
+/// The code a gRPC call answers (`Ok` for success).
+macro_rules! code {
+    ($call:expr) => {
+        $call.await.err().map_or(Code::Ok, |s| s.code())
+    };
+}
+
 /// One authenticated gRPC call per service; the codes they answer.
 async fn grpc_codes(
     ch: &Channel,
@@ -146,7 +153,6 @@ async fn grpc_codes(
     other_email: &str,
 ) -> Vec<(&'static str, Code)> {
     let nobody = uuid::Uuid::now_v7().to_string();
-    let code = |r: Result<(), tonic::Status>| r.err().map_or(Code::Ok, |s| s.code());
     let mut users = UsersClient::new(ch.clone());
     let mut wallets = WalletsClient::new(ch.clone());
     let mut cart = CartClient::new(ch.clone());
@@ -161,236 +167,135 @@ async fn grpc_codes(
         expiry: "12/39".into(),
         cvv: "123".into(),
     };
+    let order = PlaceOrderRequest {
+        items: vec![Item {
+            sku: sku.into(),
+            quantity: 1,
+        }],
+        payment: Some(Payment {
+            method: "card".into(),
+            card: Some(mailroom::grpc::pb::orders::Card {
+                number: card.number.clone(),
+                expiry: card.expiry.clone(),
+                cvv: card.cvv.clone(),
+            }),
+        }),
+        shipping_address: Some(Address {
+            name: "Ann".into(),
+            line1: "1 Main".into(),
+            line2: None,
+            city: "X".into(),
+            postal_code: "1".into(),
+            country: "US".into(),
+        }),
+    };
+    let rename = UpdateMeRequest {
+        name: Some("Renamed".into()),
+        password: None,
+    };
+    let transfer = TransferRequest {
+        to: Some(To::ToEmail(other_email.into())),
+        amount_cents: 1,
+        note: None,
+    };
+    let add = AddItemRequest {
+        sku: sku.into(),
+        quantity: 1,
+    };
+    let publish = PublishRequest {
+        queue: unique("nowhere"),
+        body: "hello".into(),
+        ..Default::default()
+    };
+    let create_queue = CreateQueueRequest {
+        name: unique("gq"),
+        ..Default::default()
+    };
+    let order_id = || nobody.clone();
     vec![
         (
             "Users/GetMe",
-            code(users.get_me(authed(GetMeRequest {}, token)).await.map(drop)),
+            code!(users.get_me(authed(GetMeRequest {}, token))),
         ),
         (
             "Users/UpdateMe",
-            code(
-                users
-                    .update_me(authed(
-                        UpdateMeRequest {
-                            name: Some("Renamed".into()),
-                            password: None,
-                        },
-                        token,
-                    ))
-                    .await
-                    .map(drop),
-            ),
+            code!(users.update_me(authed(rename, token))),
         ),
         (
             "Wallets/GetWallet",
-            code(
-                wallets
-                    .get_wallet(authed(GetWalletRequest {}, token))
-                    .await
-                    .map(drop),
-            ),
+            code!(wallets.get_wallet(authed(GetWalletRequest {}, token))),
         ),
         (
             "Wallets/Deposit",
-            code(
-                wallets
-                    .deposit(authed(DepositRequest { amount_cents: 100 }, token))
-                    .await
-                    .map(drop),
-            ),
+            code!(wallets.deposit(authed(DepositRequest { amount_cents: 100 }, token))),
         ),
         (
             "Wallets/Transfer",
-            code(
-                wallets
-                    .transfer(authed(
-                        TransferRequest {
-                            to: Some(To::ToEmail(other_email.into())),
-                            amount_cents: 1,
-                            note: None,
-                        },
-                        token,
-                    ))
-                    .await
-                    .map(drop),
-            ),
+            code!(wallets.transfer(authed(transfer, token))),
         ),
         (
             "Wallets/ListTransfers",
-            code(
-                wallets
-                    .list_transfers(authed(ListTransfersRequest::default(), token))
-                    .await
-                    .map(drop),
-            ),
+            code!(wallets.list_transfers(authed(ListTransfersRequest::default(), token))),
         ),
         (
             "Cart/GetCart",
-            code(
-                cart.get_cart(authed(GetCartRequest {}, token))
-                    .await
-                    .map(drop),
-            ),
+            code!(cart.get_cart(authed(GetCartRequest {}, token))),
         ),
-        (
-            "Cart/AddItem",
-            code(
-                cart.add_item(authed(
-                    AddItemRequest {
-                        sku: sku.into(),
-                        quantity: 1,
-                    },
-                    token,
-                ))
-                .await
-                .map(drop),
-            ),
-        ),
+        ("Cart/AddItem", code!(cart.add_item(authed(add, token)))),
         (
             "Orders/PlaceOrder",
-            code(
-                orders
-                    .place_order(authed(
-                        PlaceOrderRequest {
-                            items: vec![Item {
-                                sku: sku.into(),
-                                quantity: 1,
-                            }],
-                            payment: Some(Payment {
-                                method: "card".into(),
-                                card: Some(mailroom::grpc::pb::orders::Card {
-                                    number: card.number.clone(),
-                                    expiry: card.expiry.clone(),
-                                    cvv: card.cvv.clone(),
-                                }),
-                            }),
-                            shipping_address: Some(Address {
-                                name: "Ann".into(),
-                                line1: "1 Main".into(),
-                                line2: None,
-                                city: "X".into(),
-                                postal_code: "1".into(),
-                                country: "US".into(),
-                            }),
-                        },
-                        token,
-                    ))
-                    .await
-                    .map(drop),
-            ),
+            code!(orders.place_order(authed(order, token))),
         ),
         (
             "Orders/ListOrders",
-            code(
-                orders
-                    .list_orders(authed(ListOrdersRequest::default(), token))
-                    .await
-                    .map(drop),
-            ),
+            code!(orders.list_orders(authed(ListOrdersRequest::default(), token))),
         ),
         (
             "Payments/ValidateCard",
-            code(
-                payments
-                    .validate_card(authed(card.clone(), token))
-                    .await
-                    .map(drop),
-            ),
+            code!(payments.validate_card(authed(card, token))),
         ),
         (
             "Payments/GetPayment",
-            code(
-                payments
-                    .get_payment(authed(
-                        GetPaymentRequest {
-                            order_id: nobody.clone(),
-                        },
-                        token,
-                    ))
-                    .await
-                    .map(drop),
-            ),
+            code!(payments.get_payment(authed(
+                GetPaymentRequest {
+                    order_id: order_id()
+                },
+                token
+            ))),
         ),
         (
             "Shipping/GetShipment",
-            code(
-                shipping
-                    .get_shipment(authed(
-                        GetShipmentRequest {
-                            order_id: nobody.clone(),
-                        },
-                        token,
-                    ))
-                    .await
-                    .map(drop),
-            ),
+            code!(shipping.get_shipment(authed(
+                GetShipmentRequest {
+                    order_id: order_id()
+                },
+                token
+            ))),
         ),
         (
             "Notifications/ListNotifications",
-            code(
-                notifications
-                    .list_notifications(authed(ListNotificationsRequest::default(), token))
-                    .await
-                    .map(drop),
-            ),
+            code!(notifications
+                .list_notifications(authed(ListNotificationsRequest::default(), token))),
         ),
         (
             "Queues/CreateQueue",
-            code(
-                queues
-                    .create_queue(authed(
-                        CreateQueueRequest {
-                            name: unique("gq"),
-                            ..Default::default()
-                        },
-                        token,
-                    ))
-                    .await
-                    .map(drop),
-            ),
+            code!(queues.create_queue(authed(create_queue, token))),
         ),
         (
             "Queues/ListQueues",
-            code(
-                queues
-                    .list_queues(authed(ListQueuesRequest::default(), token))
-                    .await
-                    .map(drop),
-            ),
+            code!(queues.list_queues(authed(ListQueuesRequest::default(), token))),
         ),
         (
             "Queues/Publish",
-            code(
-                queues
-                    .publish(authed(
-                        PublishRequest {
-                            queue: unique("nowhere"),
-                            body: "hello".into(),
-                            ..Default::default()
-                        },
-                        token,
-                    ))
-                    .await
-                    .map(drop),
-            ),
+            code!(queues.publish(authed(publish, token))),
         ),
         (
             "Queues/CreateTopic",
-            code(
-                queues
-                    .create_topic(authed(CreateTopicRequest { name: unique("gt") }, token))
-                    .await
-                    .map(drop),
-            ),
+            code!(queues.create_topic(authed(CreateTopicRequest { name: unique("gt") }, token))),
         ),
         (
             "Operations/GetOperation",
-            code(
-                operations
-                    .get_operation(authed(GetOperationRequest { id: nobody.clone() }, token))
-                    .await
-                    .map(drop),
-            ),
+            code!(operations.get_operation(authed(GetOperationRequest { id: order_id() }, token))),
         ),
     ]
 }
@@ -643,12 +548,16 @@ async fn an_admin_email_held_by_a_customer_stops_the_node_with_a_clear_error() {
     );
 }
 
-#[tokio::test]
-async fn a_grpc_login_flood_is_limited_with_the_same_budget_as_rest() {
-    // 3 at once, then 1 a second, per address, for both edges together.
-    let node = Node::start_with(&["--auth-rate-per-s", "1", "--auth-burst", "3"]).await;
-    let ch = channel(&node).await;
-    let flood: Vec<_> = (0..24)
+/// `n` concurrent gRPC logins of the admin with a wrong password.
+fn wrong_grpc_logins(
+    ch: &Channel,
+    n: usize,
+) -> Vec<
+    tokio::task::JoinHandle<
+        Result<tonic::Response<mailroom::grpc::pb::users::LoginResponse>, tonic::Status>,
+    >,
+> {
+    (0..n)
         .map(|_| {
             let mut users = UsersClient::new(ch.clone());
             tokio::spawn(async move {
@@ -660,7 +569,15 @@ async fn a_grpc_login_flood_is_limited_with_the_same_budget_as_rest() {
                     .await
             })
         })
-        .collect();
+        .collect()
+}
+
+#[tokio::test]
+async fn a_grpc_login_flood_is_limited_with_the_same_budget_as_rest() {
+    // 3 at once, then 1 a second, per address, for both edges together.
+    let node = Node::start_with(&["--auth-rate-per-s", "1", "--auth-burst", "3"]).await;
+    let ch = channel(&node).await;
+    let flood = wrong_grpc_logins(&ch, 24);
     let mut exhausted = Vec::new();
     let mut checked = 0;
     for t in flood {
@@ -749,19 +666,7 @@ async fn beyond_the_hashing_bound_logins_are_told_to_retry_on_both_edges() {
     ])
     .await;
     let ch = channel(&node).await;
-    let grpc: Vec<_> = (0..16)
-        .map(|_| {
-            let mut users = UsersClient::new(ch.clone());
-            tokio::spawn(async move {
-                users
-                    .login(LoginRequest {
-                        email: ADMIN_EMAIL.into(),
-                        password: "not the password".into(),
-                    })
-                    .await
-            })
-        })
-        .collect();
+    let grpc = wrong_grpc_logins(&ch, 16);
     let rest: Vec<_> = (0..16)
         .map(|_| {
             let (client, url) = (node.client.clone(), node.url("/auth/login"));
