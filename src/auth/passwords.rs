@@ -84,6 +84,7 @@ impl Passwords {
         } else {
             concurrency
         };
+        tracing::info!(concurrency, queue, "password hashing bounded");
         Passwords {
             permits: Arc::new(Semaphore::new(concurrency)),
             queue,
