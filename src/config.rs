@@ -84,6 +84,15 @@ pub struct ServeArgs {
     /// Login and register requests a client address may send in a burst.
     #[arg(long, env = "MAILROOM_AUTH_BURST", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
     pub auth_burst: u32,
+    /// Password hashes/verifications running at once (each holds 19 MiB); 0: one per CPU.
+    #[arg(long, env = "MAILROOM_AUTH_HASH_CONCURRENCY", default_value_t = 0)]
+    pub auth_hash_concurrency: usize,
+    /// Password hashes that may wait for a slot; beyond them the answer is 429 / RESOURCE_EXHAUSTED (retry in 1 s).
+    #[arg(long, env = "MAILROOM_AUTH_HASH_QUEUE", default_value_t = 32)]
+    pub auth_hash_queue: usize,
+    /// How long a token check trusts its cached account version, in milliseconds (how late another node learns of a revocation).
+    #[arg(long, env = "MAILROOM_TOKEN_CACHE_TTL_MS", default_value_t = 5_000)]
+    pub token_cache_ttl_ms: u64,
     #[command(flatten)]
     pub edge: EdgeArgs,
 }
@@ -154,6 +163,9 @@ impl std::fmt::Debug for ServeArgs {
             .field("no_seed", &self.no_seed)
             .field("auth_rate_per_s", &self.auth_rate_per_s)
             .field("auth_burst", &self.auth_burst)
+            .field("auth_hash_concurrency", &self.auth_hash_concurrency)
+            .field("auth_hash_queue", &self.auth_hash_queue)
+            .field("token_cache_ttl_ms", &self.token_cache_ttl_ms)
             .field("edge", &self.edge)
             .finish()
     }
@@ -167,6 +179,36 @@ pub enum BenchCmd {
     Orders(OrdersBenchArgs),
     /// User queues in process: publish throughput (after fsync), receive+ack throughput, publish→receive latency at a fixed rate.
     Queues(QueuesBenchArgs),
+    /// A wrong-password login flood on a real node, REST then gRPC: idle, peak and settled RSS, accepted and limited counts.
+    Auth(AuthBenchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuthBenchArgs {
+    /// Concurrent clients, each sending wrong-password logins back to back.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Length of the flood, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Seconds after the flood at which the settled RSS is read.
+    #[arg(long, default_value_t = 15)]
+    pub settle_seconds: u64,
+    /// Skip the second pair of runs, on nodes with the default per-address limits (where the flood mostly meets the rate limiter).
+    #[arg(long)]
+    pub skip_defaults: bool,
+    /// Extra `serve` flags for the bench nodes (e.g. `--auth-hash-concurrency=4`).
+    #[arg(long, allow_hyphen_values = true)]
+    pub node_arg: Vec<String>,
+    /// Extra environment for the bench nodes, `KEY=VALUE` (e.g. `MALLOC_ARENA_MAX=2`).
+    #[arg(long)]
+    pub node_env: Vec<String>,
+    /// The `mailroom` binary the nodes run (default: this one), e.g. an older build to compare.
+    #[arg(long)]
+    pub node_bin: Option<PathBuf>,
+    /// Where to put the nodes' temporary data dirs.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -52,8 +52,11 @@
 //!   Each edge bounds what one client may hold (timeouts, connection caps
 //!   sized from the fd limit in [`node`]): [`http::HttpLimits`] and
 //!   [`grpc::limits`].
-//! - [`auth`] is JWT + Argon2id, shared by both edges; [`problem`] the error
-//!   shape that crosses the MOM; [`metrics`] Prometheus.
+//! - [`auth`] is the authentication layer both edges share (neither owns
+//!   it): JWT with a per-account token version (revoked by deletion and
+//!   password change, checked through a cache), bounded Argon2id with
+//!   reused memory, and the per-address login/register limiter;
+//!   [`problem`] the error shape that crosses the MOM; [`metrics`] Prometheus.
 //! - [`client`] is the console client (`mailroom login|products|order|...`)
 //!   and `mailroom load [--chaos]`, which loads a node, kills actors while it
 //!   runs and then checks the invariants (nothing lost, nothing applied twice).
@@ -63,6 +66,7 @@
 pub mod actors;
 pub mod auth;
 pub mod bench;
+pub mod bench_auth;
 pub mod bench_orders;
 pub mod bench_queues;
 pub mod client;

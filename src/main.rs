@@ -13,6 +13,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Bench(BenchCmd::Mom(args)) => mailroom::bench::mom(args),
         Cmd::Bench(BenchCmd::Orders(args)) => mailroom::bench_orders::orders(args),
         Cmd::Bench(BenchCmd::Queues(args)) => mailroom::bench_queues::queues(args),
+        Cmd::Bench(BenchCmd::Auth(args)) => mailroom::bench_auth::auth(args),
         Cmd::Client(cmd) => mailroom::client::main(cmd),
     }
 }

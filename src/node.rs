@@ -10,7 +10,7 @@ use crate::{
         self,
         users::{self, FindCredentials},
     },
-    auth::{self, Keys, Role},
+    auth::{self, AuthLimiter, Keys, Passwords, Role, TokenVersions},
     config::ServeArgs,
     mom::{registry::Registry, ExecOptions, Mom, MomConfig, MomError},
 };
@@ -21,8 +21,12 @@ pub struct NodeCtx {
     pub keys: Keys,
     /// Wait budget when the client sends no `Prefer: wait=N`.
     pub default_wait: Duration,
-    /// Login and register attempts per client address.
-    pub auth_limiter: crate::http::users::AuthLimiter,
+    /// Login and register attempts per client address, on both edges.
+    pub auth_limiter: AuthLimiter,
+    /// Bounded Argon2id with reused memory: every hash and verification.
+    pub passwords: Passwords,
+    /// Each account's token version, cached for both edges' token checks.
+    pub token_versions: TokenVersions,
 }
 
 /// Where a started node listens.
@@ -61,7 +65,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         mom,
         keys,
         default_wait: Duration::from_millis(args.wait_ms),
-        auth_limiter: crate::http::users::AuthLimiter::new(args.auth_rate_per_s, args.auth_burst),
+        auth_limiter: AuthLimiter::new(args.auth_rate_per_s, args.auth_burst),
+        passwords: Passwords::new(args.auth_hash_concurrency, args.auth_hash_queue),
+        token_versions: TokenVersions::new(Duration::from_millis(args.token_cache_ttl_ms)),
     });
     bootstrap_admin(&ctx, &args).await?;
     if !args.no_seed {
@@ -169,6 +175,9 @@ fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<std::net::TcpListen
 }
 
 /// Creates the admin account on first start (idempotent across restarts).
+/// An account at the admin email that is not an admin stops the node: it
+/// was registered by someone else (the admin email was free), and starting
+/// anyway would leave the node without the admin it was told to have.
 async fn bootstrap_admin(ctx: &NodeCtx, args: &ServeArgs) -> anyhow::Result<()> {
     let email = users::normalize_email(&args.admin_email);
     // The users actor registers asynchronously; give it a moment.
@@ -192,7 +201,15 @@ async fn bootstrap_admin(ctx: &NodeCtx, args: &ServeArgs) -> anyhow::Result<()> 
             Err(e) => return Err(anyhow::anyhow!("looking up the admin account: {e}")),
         }
     };
-    if existing.is_some() {
+    if let Some(found) = existing {
+        let role = found.account.user.role;
+        anyhow::ensure!(
+            role == Role::Admin,
+            "the admin email {email} belongs to an existing {} account, not an admin: \
+             refusing to start. Choose another --admin-email (MAILROOM_ADMIN_EMAIL), \
+             or remove that account first",
+            role.as_str()
+        );
         return Ok(());
     }
     let (password, generated) = match &args.admin_password {
@@ -206,6 +223,7 @@ async fn bootstrap_admin(ctx: &NodeCtx, args: &ServeArgs) -> anyhow::Result<()> 
     };
     users::register(
         &ctx.mom,
+        &ctx.passwords,
         &email,
         password.clone(),
         "Administrator",

@@ -68,7 +68,7 @@ impl Admin for AdminGrpc {
         &self,
         req: Request<pb::InjectFaultRequest>,
     ) -> Result<Response<pb::InjectFaultResponse>, Status> {
-        admin(&self.0, &req)?;
+        admin(&self.0, &req).await?;
         let a = action(req.get_ref())?;
         let info = control::inject(&self.0.mom, &req.get_ref().actor, &a).map_err(status)?;
         Ok(Response::new(pb::InjectFaultResponse {
@@ -81,7 +81,7 @@ impl Admin for AdminGrpc {
         &self,
         req: Request<pb::ClearFaultRequest>,
     ) -> Result<Response<pb::ClearFaultResponse>, Status> {
-        admin(&self.0, &req)?;
+        admin(&self.0, &req).await?;
         let info = control::clear(&self.0.mom, &req.get_ref().actor).map_err(status)?;
         Ok(Response::new(pb::ClearFaultResponse {
             actor: Some(actor(info)),
@@ -93,7 +93,7 @@ impl Admin for AdminGrpc {
         &self,
         req: Request<pb::ListActorsRequest>,
     ) -> Result<Response<pb::ListActorsResponse>, Status> {
-        admin(&self.0, &req)?;
+        admin(&self.0, &req).await?;
         Ok(Response::new(pb::ListActorsResponse {
             items: control::list(&self.0.mom).into_iter().map(actor).collect(),
         }))
@@ -104,7 +104,7 @@ impl Admin for AdminGrpc {
         &self,
         req: Request<pb::ListDeadLettersRequest>,
     ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
-        admin(&self.0, &req)?;
+        admin(&self.0, &req).await?;
         let p = self
             .0
             .mom
@@ -136,7 +136,7 @@ impl Admin for AdminGrpc {
         &self,
         req: Request<pb::RetryDeadLetterRequest>,
     ) -> Result<Response<pb::RetryDeadLetterResponse>, Status> {
-        admin(&self.0, &req)?;
+        admin(&self.0, &req).await?;
         let id = parse_uuid(&req.get_ref().id, "id")?;
         if self.0.mom.retry_dead(id).await.map_err(mom_status)? {
             Ok(Response::new(pb::RetryDeadLetterResponse {

@@ -64,7 +64,7 @@ impl Analytics for AnalyticsGrpc {
         &self,
         req: Request<pb::GetSalesRequest>,
     ) -> Result<Response<pb::SalesReport>, Status> {
-        admin(&self.0, &req)?;
+        admin(&self.0, &req).await?;
         let r = req.get_ref();
         let q = GetSales::parse(r.from.as_deref(), r.to.as_deref()).map_err(status)?;
         let rep = self

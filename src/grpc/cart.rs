@@ -41,7 +41,7 @@ impl Cart for CartGrpc {
         &self,
         req: Request<pb::GetCartRequest>,
     ) -> Result<Response<pb::CartView>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let view = self
             .0
             .mom
@@ -56,7 +56,7 @@ impl Cart for CartGrpc {
         &self,
         req: Request<pb::AddItemRequest>,
     ) -> Result<Response<pb::CartView>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let cmd = AddItem {
@@ -72,7 +72,7 @@ impl Cart for CartGrpc {
         &self,
         req: Request<pb::UpdateItemRequest>,
     ) -> Result<Response<pb::CartView>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let cmd = SetQuantity {
@@ -88,7 +88,7 @@ impl Cart for CartGrpc {
         &self,
         req: Request<pb::RemoveItemRequest>,
     ) -> Result<Response<pb::CartView>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let cmd = RemoveItem {
             user_id: c.user_id,
@@ -102,7 +102,7 @@ impl Cart for CartGrpc {
         &self,
         req: Request<pb::ClearCartRequest>,
     ) -> Result<Response<pb::CartView>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let cmd = ClearCart { user_id: c.user_id };
         finish(self.0.mom.execute(&cmd, opts).await, cart)

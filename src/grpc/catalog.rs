@@ -71,7 +71,7 @@ impl Catalog for CatalogGrpc {
         &self,
         req: Request<pb::CreateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
-        let c = admin(&self.0, &req)?;
+        let c = admin(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let cmd = CreateProduct {
@@ -94,7 +94,7 @@ impl Catalog for CatalogGrpc {
         &self,
         req: Request<pb::UpdateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
-        let c = admin(&self.0, &req)?;
+        let c = admin(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let cmd = UpdateProduct {
@@ -116,7 +116,7 @@ impl Catalog for CatalogGrpc {
         &self,
         req: Request<pb::DeleteProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
-        let c = admin(&self.0, &req)?;
+        let c = admin(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let cmd = DeleteProduct {
             sku: req.into_inner().sku,

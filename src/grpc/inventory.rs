@@ -34,7 +34,7 @@ impl Inventory for InventoryGrpc {
         &self,
         req: Request<pb::GetStockRequest>,
     ) -> Result<Response<pb::Stock>, Status> {
-        caller(&self.0, &req)?;
+        caller(&self.0, &req).await?;
         let q = GetStock {
             sku: req.get_ref().sku.clone(),
         };
@@ -52,7 +52,7 @@ impl Inventory for InventoryGrpc {
         &self,
         req: Request<pb::SetStockRequest>,
     ) -> Result<Response<pb::Stock>, Status> {
-        let c = admin(&self.0, &req)?;
+        let c = admin(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let cmd = SetStock {
@@ -68,7 +68,7 @@ impl Inventory for InventoryGrpc {
         &self,
         req: Request<pb::DecreaseRequest>,
     ) -> Result<Response<pb::Stock>, Status> {
-        let c = admin(&self.0, &req)?;
+        let c = admin(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let cmd = Decrease {
@@ -84,7 +84,7 @@ impl Inventory for InventoryGrpc {
         &self,
         req: Request<pb::ListLowStockRequest>,
     ) -> Result<Response<pb::ListLowStockResponse>, Status> {
-        admin(&self.0, &req)?;
+        admin(&self.0, &req).await?;
         let q = LowStock {
             page: page(req.get_ref().page, req.get_ref().page_size)?,
         };

@@ -43,6 +43,7 @@ use tonic::{metadata::MetadataValue, Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
+    actors::users as users_actor,
     auth::Caller,
     mom::{ExecOptions, Executed, MomError},
     node::NodeCtx,
@@ -96,24 +97,41 @@ pub mod pb {
 /// Largest request message accepted (as REST).
 pub const MAX_MESSAGE: usize = 1 << 20;
 
-/// The caller from `authorization: Bearer <jwt>`.
-pub fn caller<T>(ctx: &NodeCtx, req: &Request<T>) -> Result<Caller, Status> {
+/// The caller from `authorization: Bearer <jwt>`: a valid token whose
+/// account still exists at the token's version ([`users_actor::authenticate`],
+/// shared with the REST edge). The header is read before the future
+/// starts, so the future borrows only `ctx`.
+pub fn caller<'a, T>(
+    ctx: &'a NodeCtx,
+    req: &Request<T>,
+) -> impl Future<Output = Result<Caller, Status>> + Send + 'a {
     let header = req
         .metadata()
         .get("authorization")
         .map(|v| {
             v.to_str()
+                .map(str::to_owned)
                 .map_err(|_| Status::unauthenticated("unreadable authorization metadata"))
         })
-        .transpose()?;
-    ctx.keys.verify_bearer(header).map_err(status::status)
+        .transpose();
+    async move {
+        users_actor::authenticate(&ctx.mom, &ctx.keys, &ctx.token_versions, header?.as_deref())
+            .await
+            .map_err(status::status)
+    }
 }
 
 /// An admin caller.
-pub fn admin<T>(ctx: &NodeCtx, req: &Request<T>) -> Result<Caller, Status> {
-    let c = caller(ctx, req)?;
-    c.require_admin().map_err(status::status)?;
-    Ok(c)
+pub fn admin<'a, T>(
+    ctx: &'a NodeCtx,
+    req: &Request<T>,
+) -> impl Future<Output = Result<Caller, Status>> + Send + 'a {
+    let caller = caller(ctx, req);
+    async move {
+        let c = caller.await?;
+        c.require_admin().map_err(status::status)?;
+        Ok(c)
+    }
 }
 
 /// `idempotency-key` and `prefer: wait=N` metadata, as the REST headers.

@@ -34,7 +34,7 @@ impl Notifications for NotificationsGrpc {
         &self,
         req: Request<pb::ListNotificationsRequest>,
     ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let q = ListNotifications {
             user_id: c.user_id,
             page: page(req.get_ref().page, req.get_ref().page_size)?,
@@ -58,7 +58,7 @@ impl Notifications for NotificationsGrpc {
         &self,
         req: Request<pb::MarkReadRequest>,
     ) -> Result<Response<pb::Notification>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let cmd = MarkRead {
             user_id: c.user_id,

@@ -19,7 +19,7 @@ impl Operations for OperationsGrpc {
         &self,
         req: Request<pb::GetOperationRequest>,
     ) -> Result<Response<pb::Operation>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let id = parse_uuid(&req.get_ref().id, "id")?;
         let op = self
             .0

@@ -99,7 +99,7 @@ impl Orders for OrdersGrpc {
         &self,
         req: Request<pb::PlaceOrderRequest>,
     ) -> Result<Response<pb::Order>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = place_request(req.into_inner())?;
         finish(orders::place(&self.0.mom, c.user_id, r, opts).await, order)
@@ -110,7 +110,7 @@ impl Orders for OrdersGrpc {
         &self,
         req: Request<pb::GetOrderRequest>,
     ) -> Result<Response<pb::Order>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let q = GetOrder {
             order_id: parse_uuid(&req.get_ref().id, "id")?,
             user_id: c.user_id,
@@ -130,7 +130,7 @@ impl Orders for OrdersGrpc {
         &self,
         req: Request<pb::ListOrdersRequest>,
     ) -> Result<Response<pb::ListOrdersResponse>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let q = ListOrders {
             user_id: c.user_id,
             admin: c.is_admin(),
@@ -155,7 +155,7 @@ impl Orders for OrdersGrpc {
         &self,
         req: Request<pb::CancelOrderRequest>,
     ) -> Result<Response<pb::Order>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let cmd = CancelOrder {
             order_id: parse_uuid(&req.get_ref().id, "id")?,
@@ -170,7 +170,7 @@ impl Orders for OrdersGrpc {
         &self,
         req: Request<pb::SetOrderStatusRequest>,
     ) -> Result<Response<pb::Order>, Status> {
-        let a = admin(&self.0, &req)?;
+        let a = admin(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(a.user_id))?;
         let status = OrderStatus::parse(&req.get_ref().status)
             .ok_or_else(|| Status::invalid_argument("unknown status"))?;

@@ -46,7 +46,7 @@ impl Payments for PaymentsGrpc {
         &self,
         req: Request<pb::ValidateCardRequest>,
     ) -> Result<Response<pb::CardCheck>, Status> {
-        caller(&self.0, &req)?;
+        caller(&self.0, &req).await?;
         let wait = wait_budget(&self.0, &req);
         let r = req.into_inner();
         let q = ValidateCard {
@@ -63,7 +63,7 @@ impl Payments for PaymentsGrpc {
         &self,
         req: Request<pb::GetPaymentRequest>,
     ) -> Result<Response<pb::Payment>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let q = GetPayment {
             order_id: parse_uuid(&req.get_ref().order_id, "order_id")?,
             user_id: c.user_id,

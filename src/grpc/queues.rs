@@ -3,7 +3,7 @@
 //! long-polls [`edge::receive`] and feeds a bounded channel, so at most
 //! about two batches are leased ahead of a slow client; it stops when the
 //! client goes away (messages leased for it then come back when their lease
-//! ends).
+//! ends) or when its token stops being valid (checked after every poll).
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use tokio_stream::wrappers::ReceiverStream;
@@ -22,8 +22,10 @@ use crate::{
         ListDeadLetters, ListQueues, ListTopics, Nack, On, Peek, Permission, Publish, PublishTopic,
         QueueView, Receive, Redrive, Settled, SubscriptionView, TopicView, Unbind, MAX_WAIT_S,
     },
+    actors::users::authenticate,
     mom::{Command, Executed, MomError},
     node::NodeCtx,
+    problem::ProblemKind,
 };
 
 pub struct QueuesGrpc(pub Arc<NodeCtx>);
@@ -152,7 +154,7 @@ impl QueuesGrpc {
         cmd: impl FnOnce(By) -> C,
         map: impl FnOnce(C::Reply) -> P,
     ) -> Result<Response<P>, Status> {
-        let c = caller(&self.0, req)?;
+        let c = caller(&self.0, req).await?;
         let opts = exec_options(&self.0, req, Some(c.user_id))?;
         finish(self.0.mom.execute(&cmd(c.into()), opts).await, map)
     }
@@ -162,7 +164,7 @@ impl QueuesGrpc {
         req: &Request<T>,
         q: impl FnOnce(By) -> Q,
     ) -> Result<Q::Reply, Status> {
-        let c = caller(&self.0, req)?;
+        let c = caller(&self.0, req).await?;
         self.0
             .mom
             .ask(&q(c.into()), wait_budget(&self.0, req))
@@ -225,7 +227,7 @@ impl queues_server::Queues for QueuesGrpc {
         &self,
         req: Request<pb::DeleteQueueRequest>,
     ) -> Result<Response<pb::Queue>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let cmd = DeleteQueue {
             by: c.into(),
@@ -247,7 +249,7 @@ impl queues_server::Queues for QueuesGrpc {
         &self,
         req: Request<pb::PublishRequest>,
     ) -> Result<Response<pb::PublishResponse>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let cmd = Publish {
@@ -269,7 +271,7 @@ impl queues_server::Queues for QueuesGrpc {
         &self,
         req: Request<pb::ReceiveRequest>,
     ) -> Result<Response<pb::ReceiveResponse>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let wait = long_poll(Some(r.wait_s)).map_err(status)?;
@@ -293,7 +295,12 @@ impl queues_server::Queues for QueuesGrpc {
         &self,
         req: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
+        let bearer = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let mut opts = exec_options(&self.0, &req, Some(c.user_id))?;
         opts.wait = opts.wait.max(SUBSCRIBE_BUDGET);
         // Every receive of the stream is a new one.
@@ -319,6 +326,7 @@ impl queues_server::Queues for QueuesGrpc {
             .await
             .map_err(mom_status)?;
         let (tx, rx) = tokio::sync::mpsc::channel(cmd.max as usize);
+        let ctx = self.0.clone();
         let mom = self.0.mom.clone();
         let wait = Duration::from_secs(MAX_WAIT_S.into());
         tokio::spawn(async move {
@@ -327,6 +335,20 @@ impl queues_server::Queues for QueuesGrpc {
                     _ = tx.closed() => break,
                     r = edge::receive(&mom, &cmd, opts.clone(), wait) => r,
                 };
+                // The token again after every long poll, before anything
+                // is handed over: the stream ends (UNAUTHENTICATED) once the
+                // account is deleted, its password changes or the token
+                // expires; what that poll leased returns when its lease
+                // ends. (A check that cannot be answered is not a refusal:
+                // the next poll asks again.)
+                let auth =
+                    authenticate(&ctx.mom, &ctx.keys, &ctx.token_versions, bearer.as_deref());
+                if let Err(p) = auth.await {
+                    if p.kind == ProblemKind::Unauthorized {
+                        let _ = tx.send(Err(status(p))).await;
+                        break;
+                    }
+                }
                 match res {
                     Ok(Executed::Done(got)) => {
                         for m in got.messages {
@@ -404,7 +426,7 @@ impl queues_server::Queues for QueuesGrpc {
 
     #[tracing::instrument(skip_all)]
     async fn nack(&self, req: Request<pb::NackRequest>) -> Result<Response<pb::Settled>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let cmd = Nack {
@@ -441,7 +463,7 @@ impl queues_server::Queues for QueuesGrpc {
         &self,
         req: Request<pb::RedriveRequest>,
     ) -> Result<Response<pb::Settled>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let cmd = Redrive {
@@ -508,7 +530,7 @@ impl queues_server::Queues for QueuesGrpc {
         &self,
         req: Request<pb::PublishToTopicRequest>,
     ) -> Result<Response<pb::PublishToTopicResponse>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let cmd = PublishTopic {

@@ -35,7 +35,7 @@ impl Shipping for ShippingGrpc {
         &self,
         req: Request<pb::GetShipmentRequest>,
     ) -> Result<Response<pb::Shipment>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let q = GetShipment {
             order_id: parse_uuid(&req.get_ref().order_id, "order_id")?,
             user_id: c.user_id,

@@ -43,7 +43,7 @@ impl Wallets for WalletsGrpc {
         &self,
         req: Request<pb::GetWalletRequest>,
     ) -> Result<Response<pb::Wallet>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let w = self
             .0
             .mom
@@ -61,7 +61,7 @@ impl Wallets for WalletsGrpc {
         &self,
         req: Request<pb::DepositRequest>,
     ) -> Result<Response<pb::Wallet>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let cmd = Deposit {
             user_id: c.user_id,
@@ -75,7 +75,7 @@ impl Wallets for WalletsGrpc {
         &self,
         req: Request<pb::TransferRequest>,
     ) -> Result<Response<pb::TransferRecord>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let opts = exec_options(&self.0, &req, Some(c.user_id))?;
         let r = req.into_inner();
         let (email, id) = match r.to {
@@ -97,7 +97,7 @@ impl Wallets for WalletsGrpc {
         &self,
         req: Request<pb::ListTransfersRequest>,
     ) -> Result<Response<pb::ListTransfersResponse>, Status> {
-        let c = caller(&self.0, &req)?;
+        let c = caller(&self.0, &req).await?;
         let q = ListTransfers {
             user_id: c.user_id,
             page: page(req.get_ref().page, req.get_ref().page_size)?,

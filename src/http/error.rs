@@ -74,7 +74,8 @@ pub fn problem_response(p: &Problem) -> HttpResponse {
     let mut res = HttpResponse::build(status);
     res.content_type("application/problem+json");
     match p.kind {
-        ProblemKind::Unavailable => {
+        // A rate limiter that knows better (the per-address one) replaces it.
+        ProblemKind::Unavailable | ProblemKind::RateLimited => {
             res.insert_header((header::RETRY_AFTER, "1"));
         }
         ProblemKind::Unauthorized => {

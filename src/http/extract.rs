@@ -11,35 +11,40 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use crate::{
+    actors::users,
     auth::Caller,
     mom::{Command, ExecOptions, Executed, MomError},
     node::NodeCtx,
     problem::Problem,
 };
 
-/// The authenticated caller (401 problem+json otherwise).
+/// The authenticated caller (401 problem+json otherwise): a valid token
+/// whose account still exists at the token's version
+/// ([`users::authenticate`], shared with the gRPC edge).
 pub struct Auth(pub Caller);
 
 impl FromRequest for Auth {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let res = (|| {
-            let ctx = req
-                .app_data::<web::Data<NodeCtx>>()
-                .ok_or_else(|| Problem::internal("node context missing"))?;
-            let header = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .map(|v| {
-                    v.to_str()
-                        .map_err(|_| Problem::unauthorized("unreadable Authorization header"))
-                })
-                .transpose()?;
-            ctx.keys.verify_bearer(header)
-        })();
-        std::future::ready(res.map(Auth).map_err(ApiError))
+        let ctx = req.app_data::<web::Data<NodeCtx>>().cloned();
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| {
+                v.to_str()
+                    .map(str::to_owned)
+                    .map_err(|_| Problem::unauthorized("unreadable Authorization header"))
+            })
+            .transpose();
+        Box::pin(async move {
+            let ctx = ctx.ok_or_else(|| Problem::internal("node context missing"))?;
+            let caller =
+                users::authenticate(&ctx.mom, &ctx.keys, &ctx.token_versions, header?.as_deref())
+                    .await?;
+            Ok(Auth(caller))
+        })
     }
 }
 

@@ -1,7 +1,8 @@
 //! `/auth/*` and `/users/me`. Login and register are rate limited per
-//! client address ([`AuthLimiter`]): 429 with `Retry-After`.
-use std::{net::IpAddr, num::NonZeroU32, time::Duration};
-
+//! client address by the auth layer's [`AuthLimiter`](crate::auth::AuthLimiter)
+//! (the budget gRPC shares): 429 with `Retry-After`. A password change or a
+//! deletion drops the account's cached token version at once, so older
+//! tokens are refused from the next request on.
 use actix_web::{
     body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
@@ -9,7 +10,6 @@ use actix_web::{
     middleware::{from_fn, Next},
     web, HttpRequest, HttpResponse,
 };
-use governor::{clock::Clock as _, DefaultKeyedRateLimiter, Quota};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -18,7 +18,7 @@ use super::{
     extract::{exec_options, respond, Auth},
 };
 use crate::{
-    actors::users::{self, DeleteUser, GetUser, UserView},
+    actors::users::{self, Account, DeleteUser, GetUser, UserView},
     auth::{Role, Session},
     mom::Executed,
     node::NodeCtx,
@@ -66,6 +66,7 @@ pub async fn register(
     let opts = exec_options(&ctx, &req, None)?;
     match users::register(
         &ctx.mom,
+        &ctx.passwords,
         &body.email,
         body.password,
         &body.name,
@@ -74,8 +75,12 @@ pub async fn register(
     )
     .await?
     {
-        Executed::Done(user) => {
-            let Session { token, expires_at } = ctx.keys.issue(user.id, user.role)?;
+        Executed::Done(Account {
+            user,
+            token_version,
+        }) => {
+            let Session { token, expires_at } =
+                ctx.keys.issue(user.id, user.role, token_version)?;
             Ok(HttpResponse::Created().json(Registered {
                 user,
                 token,
@@ -96,8 +101,11 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let wait = super::extract::wait_budget(&ctx, &req);
-    let user = users::login(&ctx.mom, &body.email, body.password, wait).await?;
-    Ok(HttpResponse::Ok().json(ctx.keys.issue(user.id, user.role)?))
+    let Account {
+        user,
+        token_version,
+    } = users::login(&ctx.mom, &ctx.passwords, &body.email, body.password, wait).await?;
+    Ok(HttpResponse::Ok().json(ctx.keys.issue(user.id, user.role, token_version)?))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
@@ -132,10 +140,20 @@ pub async fn update_me(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let opts = exec_options(&ctx, &req, Some(caller.user_id))?;
-    respond(
-        users::update(&ctx.mom, caller.user_id, body.name, body.password, opts).await,
-        StatusCode::OK,
+    let new_password = body.password.is_some();
+    let res = users::update(
+        &ctx.mom,
+        &ctx.passwords,
+        caller.user_id,
+        body.name,
+        body.password,
+        opts,
     )
+    .await;
+    if new_password {
+        ctx.token_versions.invalidate(caller.user_id);
+    }
+    respond(res, StatusCode::OK)
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
@@ -146,7 +164,7 @@ pub async fn delete_me(
     req: HttpRequest,
     Auth(caller): Auth,
 ) -> Result<HttpResponse, ApiError> {
-    super::extract::command(
+    let res = super::extract::command(
         &ctx,
         &req,
         caller.user_id,
@@ -155,35 +173,9 @@ pub async fn delete_me(
         },
         StatusCode::OK,
     )
-    .await
-}
-
-/// Login and register attempts per client address (the peer's IP; a proxy
-/// in front should limit by the real client itself). GCRA from `governor`:
-/// `burst` at once, then `per_s` a second.
-pub struct AuthLimiter {
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
-}
-
-impl AuthLimiter {
-    pub fn new(per_s: u32, burst: u32) -> Self {
-        let quota = Quota::per_second(NonZeroU32::new(per_s).unwrap_or(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
-        AuthLimiter {
-            limiter: DefaultKeyedRateLimiter::keyed(quota),
-        }
-    }
-
-    /// `Err(wait)` when `ip` must wait before its next attempt.
-    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        // Forget addresses whose allowance has fully refilled, now and then.
-        if self.limiter.len() > 10_000 {
-            self.limiter.retain_recent();
-        }
-        self.limiter
-            .check_key(&ip)
-            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
-    }
+    .await;
+    ctx.token_versions.invalidate(caller.user_id);
+    res
 }
 
 /// The middleware around `/auth/*`.
@@ -191,20 +183,19 @@ async fn rate_limited(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let limited = match (req.app_data::<web::Data<NodeCtx>>(), req.peer_addr()) {
-        (Some(ctx), Some(peer)) => ctx.auth_limiter.check(peer.ip()).err(),
-        _ => None,
-    };
-    let Some(wait) = limited else {
+    let limited = req.app_data::<web::Data<NodeCtx>>().and_then(|ctx| {
+        ctx.auth_limiter
+            .check_peer(req.peer_addr().map(|p| p.ip()))
+            .err()
+    });
+    let Some(limited) = limited else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-    let mut res = super::error::problem_response(&crate::problem::Problem::new(
-        crate::problem::ProblemKind::RateLimited,
-        format!("too many login or register attempts from this address; retry in {secs} s"),
-    ));
-    res.headers_mut()
-        .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    let mut res = super::error::problem_response(&limited.problem());
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(limited.retry_after_s),
+    );
     Ok(req.into_response(res))
 }
 

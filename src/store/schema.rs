@@ -41,6 +41,7 @@ diesel::table! {
         role -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        token_version -> BigInt,
     }
 }
 

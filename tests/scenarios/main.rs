@@ -2,6 +2,7 @@
 //! drives it over real HTTP and real gRPC, kills actors and processes, and
 //! checks mailroom's promise — no acknowledged request lost, no effect
 //! applied twice.
+mod auth;
 mod bad_input;
 mod catalog;
 mod client;

@@ -60,12 +60,9 @@ impl Node {
         node
     }
 
-    /// [`Node::start_on`] with extra `serve` flags.
-    pub async fn start_on_with(data: &Path, flags: &[&str]) -> Node {
-        Node::spawn(data, flags, None).await
-    }
-
-    async fn spawn(data: &Path, flags: &[&str], nofile: Option<u64>) -> Node {
+    /// The `serve` command these nodes run, on `data` with extra flags;
+    /// its stderr (the log) appends to `data/node.log`.
+    pub fn command(data: &Path, flags: &[&str]) -> Command {
         std::fs::create_dir_all(data).unwrap();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -73,6 +70,32 @@ impl Node {
             .open(data.join("node.log"))
             .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailroom"));
+        cmd.args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "127.0.0.1:0",
+            "--data",
+        ])
+        .arg(data)
+        .args(flags)
+        .env("MAILROOM_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("RUST_LOG", "info")
+        .env_remove("MAILROOM_JWT_SECRET")
+        .env_remove("MAILROOM_ADMIN_EMAIL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log));
+        cmd
+    }
+
+    /// A node on `data` with extra `serve` flags.
+    pub async fn start_on_with(data: &Path, flags: &[&str]) -> Node {
+        Node::spawn(data, flags, None).await
+    }
+
+    async fn spawn(data: &Path, flags: &[&str], nofile: Option<u64>) -> Node {
+        let mut cmd = Node::command(data, flags);
         if let Some(n) = nofile {
             use std::os::unix::process::CommandExt as _;
             // SAFETY: setrlimit is async-signal-safe and touches no memory of ours.
@@ -80,24 +103,7 @@ impl Node {
                 cmd.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, n, n));
             }
         }
-        let mut child = cmd
-            .args([
-                "serve",
-                "--http",
-                "127.0.0.1:0",
-                "--grpc",
-                "127.0.0.1:0",
-                "--data",
-            ])
-            .arg(data)
-            .args(flags)
-            .env("MAILROOM_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("RUST_LOG", "info")
-            .env_remove("MAILROOM_JWT_SECRET")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn mailroom");
+        let mut child = cmd.spawn().expect("spawn mailroom");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -168,6 +174,11 @@ impl Node {
 
     pub fn log(&self) -> String {
         read_log(&self.data)
+    }
+
+    /// The whole log (not only its tail).
+    pub fn full_log(&self) -> String {
+        std::fs::read_to_string(self.data.join("node.log")).unwrap_or_default()
     }
 
     pub fn url(&self, path: &str) -> String {

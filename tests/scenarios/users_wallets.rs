@@ -59,14 +59,24 @@ async fn register_login_and_the_usual_refusals() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["name"], "Ann B");
     assert_eq!(node.login(&ann, PASSWORD).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(node.login(&ann, "a new password").await.0, StatusCode::OK);
+    let (s, v) = node.login(&ann, "a new password").await;
+    assert_eq!(s, StatusCode::OK);
+    // The password change revoked the old token (issue 8); the new one works.
+    assert_eq!(
+        node.get("/users/me", &token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let token = v["token"].as_str().unwrap().to_owned();
 
-    // DELETE: the account is gone, its email free again.
+    // DELETE: the account is gone (and its token with it), its email free again.
     let (s, _, _) = node
         .call(Method::DELETE, "/users/me", Some(&token), None, &[])
         .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(node.get("/users/me", &token).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        node.get("/users/me", &token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(
         node.login(&ann, "a new password").await.0,
         StatusCode::UNAUTHORIZED

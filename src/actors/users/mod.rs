@@ -2,8 +2,13 @@
 //! `user.updated`, `user.deleted`.
 //!
 //! Plain-text passwords never enter the MOM: the flows below validate and
-//! hash (Argon2id, on the blocking pool) before the command is built, so the
-//! journal only ever holds hashes.
+//! hash (Argon2id, bounded, on the blocking pool: [`Passwords`])
+//! before the command is built, so the journal only ever holds hashes.
+//!
+//! Each account has a token version, bumped by every password change; a
+//! token is accepted only while its account exists at the version it was
+//! issued at ([`authenticate`], cached in [`TokenVersions`]). The
+//! last admin account cannot be deleted.
 mod store;
 
 use diesel::SqliteConnection;
@@ -12,7 +17,7 @@ use uuid::Uuid;
 
 use super::{Effects, Failure, Incoming, Service};
 use crate::{
-    auth::{self, Role},
+    auth::{Caller, Keys, Passwords, Role, TokenVersions},
     mom::{Command, Event, ExecOptions, Executed, Mom, MomError, Query},
     problem::Problem,
 };
@@ -27,6 +32,8 @@ pub enum UserError {
     NotFound,
     #[error("invalid email or password")]
     BadCredentials,
+    #[error("the last admin account cannot be deleted")]
+    LastAdmin,
     #[error("{0}")]
     Invalid(String),
 }
@@ -37,6 +44,7 @@ impl From<UserError> for Problem {
             UserError::DuplicateEmail => Problem::conflict(e.to_string()),
             UserError::NotFound => Problem::not_found(e.to_string()),
             UserError::BadCredentials => Problem::unauthorized(e.to_string()),
+            UserError::LastAdmin => Problem::conflict(e.to_string()),
             UserError::Invalid(d) => Problem::invalid(d),
         }
     }
@@ -56,6 +64,13 @@ pub struct UserView {
     pub name: String,
     pub role: Role,
     pub created_at: String,
+}
+
+/// An account and its current token version: what a session is issued for.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Account {
+    pub user: UserView,
+    pub token_version: i64,
 }
 
 // ---- messages ----------------------------------------------------------
@@ -128,7 +143,7 @@ pub struct FindCredentials {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Credentials {
-    pub user: UserView,
+    pub account: Account,
     pub password_hash: String,
 }
 
@@ -136,6 +151,19 @@ impl Query for FindCredentials {
     const DESTINATION: &'static str = Users::NAME;
     const KIND: &'static str = "find_credentials";
     type Reply = Option<Credentials>;
+}
+
+/// The account's current token version; `None` when there is no such
+/// account (deleted, or never was). Asked by [`authenticate`] on a cache miss.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GetTokenVersion {
+    pub user_id: Uuid,
+}
+
+impl Query for GetTokenVersion {
+    const DESTINATION: &'static str = Users::NAME;
+    const KIND: &'static str = "get_token_version";
+    type Reply = Option<i64>;
 }
 
 // ---- events --------------------------------------------------------------
@@ -224,54 +252,70 @@ pub fn validate_password(password: &str) -> Result<(), Problem> {
 /// otherwise someone replaying another's key would be handed their account.
 pub async fn register(
     mom: &Mom,
+    passwords: &Passwords,
     email: &str,
     password: String,
     name: &str,
     role: Role,
     opts: ExecOptions,
-) -> Result<Executed<UserView>, MomError> {
+) -> Result<Executed<Account>, MomError> {
     let email = normalize_email(email);
     validate_email(&email)?;
     validate_name(name)?;
     validate_password(&password)?;
     let keyed = opts.idempotency_key.is_some();
     let wait = opts.wait;
-    let password_hash = auth::hash_password(password.clone()).await?;
+    let password_hash = passwords.hash(password.clone()).await?;
     let cmd = Register {
         email: email.clone(),
         name: name.trim().to_owned(),
         password_hash,
         role,
     };
-    let res = mom.execute(&cmd, opts).await?;
-    if let (true, Executed::Done(user)) = (keyed, &res) {
-        let proven = user.email == email
-            && login(
-                mom,
-                &email,
-                password,
-                wait.max(std::time::Duration::from_secs(2)),
-            )
-            .await
-            .is_ok_and(|u| u.id == user.id);
-        if !proven {
-            return Err(Problem::conflict(
-                "this Idempotency-Key was already used for a different registration",
-            )
-            .into());
-        }
+    let user = match mom.execute(&cmd, opts).await? {
+        Executed::Accepted(id) => return Ok(Executed::Accepted(id)),
+        Executed::Done(user) => user,
+    };
+    if !keyed {
+        // A new account starts at token version 0.
+        return Ok(Executed::Done(Account {
+            user,
+            token_version: 0,
+        }));
     }
-    Ok(res)
+    let proof = if user.email == email {
+        login(
+            mom,
+            passwords,
+            &email,
+            password,
+            wait.max(std::time::Duration::from_secs(2)),
+        )
+        .await
+        .ok()
+        .filter(|a| a.user.id == user.id)
+    } else {
+        None
+    };
+    proof.map(Executed::Done).ok_or_else(|| {
+        Problem::conflict("this Idempotency-Key was already used for a different registration")
+            .into()
+    })
 }
+
+/// A fixed hash of a random password: unknown emails cost a verify too.
+const DECOY: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$0nbZ7y5bCF8t6rRWGTvEnVKiJ8e3Yr4LkEGx+C7rQXU";
 
 /// Checks credentials; the same answer for an unknown email and a wrong
 /// password, after the same amount of hashing work.
 pub async fn login(
     mom: &Mom,
+    passwords: &Passwords,
     email: &str,
     password: String,
     wait: std::time::Duration,
-) -> Result<UserView, MomError> {
+) -> Result<Account, MomError> {
     let found = mom
         .ask(
             &FindCredentials {
@@ -280,22 +324,52 @@ pub async fn login(
             wait,
         )
         .await?;
-    // A fixed hash of a random password: unknown emails cost a verify too.
-    const DECOY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$0nbZ7y5bCF8t6rRWGTvEnVKiJ8e3Yr4LkEGx+C7rQXU";
-    let (hash, user) = match found {
-        Some(c) => (c.password_hash, Some(c.user)),
+    let (hash, account) = match found {
+        Some(c) => (c.password_hash, Some(c.account)),
         None => (DECOY.to_owned(), None),
     };
-    let ok = auth::verify_password(password, hash).await?;
-    match user {
-        Some(u) if ok => Ok(u),
+    let ok = passwords.verify(password, hash).await?;
+    match account {
+        Some(a) if ok => Ok(a),
         _ => Err(UserError::BadCredentials.into()),
+    }
+}
+
+/// The caller behind `Authorization: Bearer <token>`, on every
+/// authenticated route of both edges: the token's signature and expiry
+/// ([`Keys`]), then its account — which must still exist at the token
+/// version the token was issued at (401 otherwise; 503 when the users actor
+/// cannot say and nothing is cached).
+pub async fn authenticate(
+    mom: &Mom,
+    keys: &Keys,
+    versions: &TokenVersions,
+    bearer: Option<&str>,
+) -> Result<Caller, Problem> {
+    let token = keys.verify_bearer(bearer)?;
+    let user_id = token.caller.user_id;
+    let current = versions
+        .current(user_id, |wait| async move {
+            mom.ask(&GetTokenVersion { user_id }, wait)
+                .await
+                .map_err(Problem::from)
+        })
+        .await?;
+    match current {
+        Some(v) if v == token.version => Ok(token.caller),
+        Some(_) => Err(Problem::unauthorized(
+            "this token was revoked by a password change; log in again",
+        )),
+        None => Err(Problem::unauthorized(
+            "this token's account no longer exists",
+        )),
     }
 }
 
 /// Updates name and/or password (hashed here).
 pub async fn update(
     mom: &Mom,
+    passwords: &Passwords,
     user_id: Uuid,
     name: Option<String>,
     password: Option<String>,
@@ -304,7 +378,7 @@ pub async fn update(
     let password_hash = match password {
         Some(p) => {
             validate_password(&p)?;
-            Some(auth::hash_password(p).await?)
+            Some(passwords.hash(p).await?)
         }
         None => None,
     };
@@ -369,6 +443,10 @@ impl Service for Users {
             }
             DeleteUser::KIND => {
                 let cmd: DeleteUser = msg.decode()?;
+                let user = store.get(cmd.user_id)?.ok_or(UserError::NotFound)?;
+                if user.role == Role::Admin && store.count_admins()? <= 1 {
+                    return Err(UserError::LastAdmin.into());
+                }
                 let user = store.delete(cmd.user_id)?.ok_or(UserError::NotFound)?;
                 Ok(Effects::reply(&user)?.publish(&UserDeleted {
                     user_id: user.id,
@@ -384,7 +462,33 @@ impl Service for Users {
                 let q: FindCredentials = msg.decode()?;
                 Effects::reply(&store.credentials(&q.email)?)
             }
+            GetTokenVersion::KIND => {
+                let q: GetTokenVersion = msg.decode()?;
+                Effects::reply(&store.token_version(q.user_id)?)
+            }
             other => Err(Problem::bad_request(format!("users does not handle `{other}`")).into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decoy_is_a_full_cost_argon2id_hash() {
+        // If it did not parse, an unknown email would answer without any
+        // hashing work, and timing would tell which emails have accounts.
+        let h = argon2::password_hash::PasswordHash::new(DECOY).unwrap();
+        let p = argon2::Params::try_from(&h).unwrap();
+        assert_eq!(h.algorithm.as_str(), "argon2id");
+        assert_eq!(
+            (p.m_cost(), p.t_cost(), p.p_cost()),
+            (
+                argon2::Params::DEFAULT_M_COST,
+                argon2::Params::DEFAULT_T_COST,
+                argon2::Params::DEFAULT_P_COST
+            )
+        );
     }
 }

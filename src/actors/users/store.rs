@@ -2,7 +2,7 @@
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::{Credentials, Register, UserView};
+use super::{Account, Credentials, Register, UserView};
 use crate::{
     auth::Role,
     problem::{now_ms, rfc3339},
@@ -19,6 +19,7 @@ struct UserRow {
     created_at: i64,
     #[allow(dead_code)]
     updated_at: i64,
+    token_version: i64,
 }
 
 impl UserRow {
@@ -62,9 +63,29 @@ impl UserStore<'_> {
             .first::<UserRow>(self.0)
             .optional()?
             .map(|r| Credentials {
-                user: r.view(),
+                account: Account {
+                    user: r.view(),
+                    token_version: r.token_version,
+                },
                 password_hash: r.password_hash,
             }))
+    }
+
+    /// The account's token version, `None` when there is no such account.
+    pub fn token_version(&mut self, id: Uuid) -> QueryResult<Option<i64>> {
+        users::table
+            .find(id.to_string())
+            .select(users::token_version)
+            .first(self.0)
+            .optional()
+    }
+
+    /// Admin accounts.
+    pub fn count_admins(&mut self) -> QueryResult<i64> {
+        users::table
+            .filter(users::role.eq(Role::Admin.as_str()))
+            .count()
+            .get_result(self.0)
     }
 
     pub fn insert(&mut self, id: Uuid, cmd: &Register, at: i64) -> QueryResult<UserView> {
@@ -98,8 +119,13 @@ impl UserStore<'_> {
                 .execute(self.0)?;
         }
         if let Some(h) = password_hash {
+            // A new password revokes every token issued before it.
             diesel::update(target())
-                .set((users::password_hash.eq(h), users::updated_at.eq(now_ms())))
+                .set((
+                    users::password_hash.eq(h),
+                    users::token_version.eq(users::token_version + 1),
+                    users::updated_at.eq(now_ms()),
+                ))
                 .execute(self.0)?;
         }
         self.get(id)

@@ -1,16 +1,28 @@
-//! Authentication shared by both edges: JWT (HS256, expiring, 32+ byte
-//! secret) and Argon2id password hashing. Hashing and verifying run on the
-//! blocking pool, never on an edge's async workers.
+//! The authentication layer, shared by both edges (neither owns any of it):
+//!
+//! - [`Keys`]: JWT (HS256, expiring, 32+ byte secret). A token carries
+//!   `sub`, `role`, `iat`, `exp` and `ver`, the account's token version when
+//!   it was issued.
+//! - [`revocation`]: a token is valid only while its account exists at that
+//!   version ([`TokenVersions`] caches the answer for both edges).
+//! - [`passwords`]: Argon2id with a bound on concurrent hashes and reused
+//!   working memory ([`Passwords`]).
+//! - [`limiter`]: login and register attempts per client address
+//!   ([`AuthLimiter`]), the same budget on REST and gRPC.
+pub mod limiter;
+pub mod passwords;
+pub mod revocation;
+
 use std::{fs, io::Write, path::Path, time::Duration};
 
 use anyhow::Context as _;
-use argon2::{
-    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
-    Argon2,
-};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+pub use limiter::{AuthLimiter, Limited};
+pub use passwords::Passwords;
+pub use revocation::TokenVersions;
 
 use crate::problem::Problem;
 
@@ -39,6 +51,11 @@ struct Claims {
     role: Role,
     iat: i64,
     exp: i64,
+    /// The account's token version at issue. Tokens issued before versions
+    /// existed have none and count as version 0: they keep working until
+    /// the account's first password change (or its deletion).
+    #[serde(default)]
+    ver: i64,
 }
 
 /// An authenticated caller.
@@ -59,6 +76,15 @@ impl Caller {
             Err(Problem::forbidden("this operation needs an admin token"))
         }
     }
+}
+
+/// A token that passed signature, algorithm and expiry checks: who it
+/// names and the token version it was issued at. Whether that account
+/// still exists at that version is [`revocation`]'s question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub caller: Caller,
+    pub version: i64,
 }
 
 /// A session token and when it expires (RFC 3339).
@@ -101,7 +127,8 @@ impl Keys {
         })
     }
 
-    pub fn issue(&self, user_id: Uuid, role: Role) -> Result<Session, Problem> {
+    /// A token for `user_id`, valid while the account's token version is `version`.
+    pub fn issue(&self, user_id: Uuid, role: Role, version: i64) -> Result<Session, Problem> {
         let now = chrono::Utc::now();
         let exp = now + self.ttl;
         let claims = Claims {
@@ -109,6 +136,7 @@ impl Keys {
             role,
             iat: now.timestamp(),
             exp: exp.timestamp(),
+            ver: version,
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| Problem::internal(format!("could not sign a token: {e}")))?;
@@ -119,19 +147,22 @@ impl Keys {
     }
 
     /// Verifies a bare token (signature, algorithm, expiry).
-    pub fn verify(&self, token: &str) -> Result<Caller, Problem> {
+    pub fn verify(&self, token: &str) -> Result<Verified, Problem> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| Problem::unauthorized(format!("invalid token: {e}")))?;
         let user_id = Uuid::parse_str(&data.claims.sub)
             .map_err(|_| Problem::unauthorized("invalid token subject"))?;
-        Ok(Caller {
-            user_id,
-            role: data.claims.role,
+        Ok(Verified {
+            caller: Caller {
+                user_id,
+                role: data.claims.role,
+            },
+            version: data.claims.ver,
         })
     }
 
     /// Verifies an `Authorization` value (`Bearer <token>`).
-    pub fn verify_bearer(&self, header: Option<&str>) -> Result<Caller, Problem> {
+    pub fn verify_bearer(&self, header: Option<&str>) -> Result<Verified, Problem> {
         let header =
             header.ok_or_else(|| Problem::unauthorized("missing Authorization: Bearer token"))?;
         let token = header
@@ -175,33 +206,6 @@ pub fn load_or_create_secret(data: &Path, given: Option<&str>) -> anyhow::Result
     Ok(secret.into_bytes())
 }
 
-/// Argon2id with the crate's recommended parameters (19 MiB, t=2, p=1).
-pub async fn hash_password(password: String) -> Result<String, Problem> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| Problem::internal(format!("password hashing failed: {e}")))
-    })
-    .await
-    .map_err(|e| Problem::internal(e.to_string()))?
-}
-
-/// Checks `password` against a stored PHC hash (constant-time compare).
-pub async fn verify_password(password: String, hash: String) -> Result<bool, Problem> {
-    tokio::task::spawn_blocking(move || {
-        let Ok(parsed) = PasswordHash::new(&hash) else {
-            return false;
-        };
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
-    .await
-    .map_err(|e| Problem::internal(e.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,8 +223,11 @@ mod tests {
     fn a_token_round_trips_and_a_forged_one_does_not() {
         let k = keys();
         let id = Uuid::now_v7();
-        let s = k.issue(id, Role::Admin).unwrap();
-        assert_eq!(k.verify(&s.token).unwrap().user_id, id);
+        let s = k.issue(id, Role::Admin, 3).unwrap();
+        let v = k.verify(&s.token).unwrap();
+        assert_eq!(v.caller.user_id, id);
+        assert_eq!(v.caller.role, Role::Admin);
+        assert_eq!(v.version, 3);
         let other = Keys::new(&[8u8; 32], Duration::from_secs(60)).unwrap();
         assert!(other.verify(&s.token).is_err());
     }
@@ -243,18 +250,19 @@ mod tests {
         let k = Keys::new(&[7u8; 32], Duration::from_secs(0)).unwrap();
         let mut k2 = k;
         k2.validation.leeway = 0;
-        let s = k2.issue(Uuid::now_v7(), Role::Customer).unwrap();
+        let s = k2.issue(Uuid::now_v7(), Role::Customer, 0).unwrap();
         std::thread::sleep(Duration::from_millis(1100));
         assert!(k2.verify(&s.token).is_err());
     }
 
-    #[tokio::test]
-    async fn passwords_hash_with_argon2id_and_verify() {
-        let h = hash_password("correct horse".into()).await.unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse".into(), h.clone())
-            .await
-            .unwrap());
-        assert!(!verify_password("wrong".into(), h).await.unwrap());
+    #[test]
+    fn a_token_without_a_version_counts_as_version_0() {
+        let k = keys();
+        let now = chrono::Utc::now().timestamp();
+        let claims = serde_json::json!({
+            "sub": Uuid::now_v7().to_string(), "role": "customer", "iat": now, "exp": now + 600
+        });
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).unwrap();
+        assert_eq!(k.verify(&token).unwrap().version, 0);
     }
 }
