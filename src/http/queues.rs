@@ -23,9 +23,9 @@ use crate::{
         SubscriptionView, TopicView, Unbind,
     },
     auth::Caller,
-    mom::{Executed, MomError},
+    mom::Executed,
     node::NodeCtx,
-    problem::{Paged, Problem, ProblemKind},
+    problem::{Paged, Problem},
 };
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -208,10 +208,9 @@ struct Target<'a> {
     action: &'static str,
 }
 
-/// Runs `op`; when it refuses the request for its content (400, 413, 422),
-/// a caller who may not use the queue or topic at all hears that instead
-/// (404, 403): the permission check comes first, whatever the body holds.
-/// Only the refused requests pay for the extra look.
+/// Runs `op`; a request it refuses for its content (400, 413, 422) on a
+/// queue or topic the caller may not use at all answers that (404, 403)
+/// instead ([`edge::access_first`]): the permission check comes first.
 async fn access_first(
     ctx: &NodeCtx,
     req: &HttpRequest,
@@ -219,16 +218,10 @@ async fn access_first(
     target: Target<'_>,
     op: impl std::future::Future<Output = Result<HttpResponse, ApiError>>,
 ) -> Result<HttpResponse, ApiError> {
-    let err = match op.await {
+    let ApiError(refused) = match op.await {
         Ok(res) => return Ok(res),
         Err(e) => e,
     };
-    if !matches!(
-        err.0.kind,
-        ProblemKind::BadRequest | ProblemKind::TooLarge | ProblemKind::Unprocessable
-    ) {
-        return Err(err);
-    }
     let check = CheckAccess {
         by: by(caller),
         on: target.on,
@@ -236,16 +229,10 @@ async fn access_first(
         need: target.need,
         action: target.action.to_owned(),
     };
-    match ctx.mom.ask(&check, wait_budget(ctx, req)).await {
-        Err(MomError::Rejected(p))
-            if matches!(p.kind, ProblemKind::NotFound | ProblemKind::Forbidden) =>
-        {
-            Err(ApiError(p))
-        }
-        // Allowed (or the check could not run, or the name itself is
-        // invalid): the content's problem stands.
-        _ => Err(err),
-    }
+    let wait = wait_budget(ctx, req);
+    Err(ApiError(
+        edge::access_first(&ctx.mom, &check, wait, refused).await,
+    ))
 }
 
 // ---- queues ----------------------------------------------------------------------

@@ -6,6 +6,7 @@ mod bad_input;
 mod catalog;
 mod client;
 mod commerce;
+mod contract;
 mod crash;
 mod faults;
 mod grpc;
