@@ -178,7 +178,8 @@ async fn errors_are_served_as_the_document_says() {
     let node = Node::start().await;
     let (ann, _) = node.register(&email("ann")).await;
     // 401 with WWW-Authenticate, 422, 404, 400: problem+json every time.
-    let cases: Vec<(Method, &str, Option<&str>, Option<Value>, StatusCode)> = vec![
+    type Case<'a> = (Method, &'a str, Option<&'a str>, Option<Value>, StatusCode);
+    let cases: Vec<Case> = vec![
         (Method::GET, "/wallet", None, None, StatusCode::UNAUTHORIZED),
         (
             Method::POST,
@@ -427,7 +428,14 @@ async fn on_a_queue_you_may_not_use_the_permission_check_answers_before_the_body
     let id = uuid::Uuid::now_v7().to_string();
     let huge = serde_json::to_vec(&json!({"body": "x".repeat(300 * 1024)})).unwrap();
     // (method, path, body, headers, what the owner gets for it)
-    let bad: Vec<(Method, String, Vec<u8>, Vec<(&str, &str)>, StatusCode)> = vec![
+    type Bad = (
+        Method,
+        String,
+        Vec<u8>,
+        Vec<(&'static str, &'static str)>,
+        StatusCode,
+    );
+    let bad: Vec<Bad> = vec![
         (
             Method::POST,
             "/queues/jobs/messages".into(),

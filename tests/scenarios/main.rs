@@ -13,5 +13,6 @@ mod grpc;
 mod inventory;
 mod payments;
 mod queues;
+mod schemathesis;
 mod support;
 mod users_wallets;
