@@ -15,10 +15,12 @@
 //! | 413 | it takes a body (over 1 MiB) | |
 //! | 422 | it takes a body or query parameters, or a queue, topic or inventory sku in its path (breaking the naming rule) | |
 //! | 429 | `/auth/*` (rate limited per client address) | `Retry-After` |
+//! | 500 | it is a journaled command: one its service crashed on every delivery was dead-lettered | |
 //! | 503 | it goes through the MOM (all but the admin's actor controls) | `Retry-After` |
 //! | 202 | it is a journaled command (declared by the handler) | `Location`, `X-Operation-Id` |
 //!
-//! Every error is `application/problem+json` ([`ProblemBody`]). A command
+//! Every error of the API is `application/problem+json` ([`ProblemBody`];
+//! only `/readyz`'s 503 is a report of its own). A command
 //! (an operation that can answer 202) takes `Idempotency-Key` (1 to 255
 //! visible ASCII characters) and `Prefer: wait=N`. Path parameters naming a
 //! queue, a topic or a sku get the server's patterns.
@@ -233,7 +235,7 @@ fn operations(item: &mut PathItem) -> Vec<(&'static str, &mut Operation)> {
 
 fn complete(method: &str, path: &str, op: &mut Operation) {
     let shape = Shape::of(method, path, op);
-    let common: [(u16, bool, &str); 8] = [
+    let common: [(u16, bool, &str); 9] = [
         (
             400,
             shape.body || shape.any_params || shape.keyed,
@@ -262,6 +264,11 @@ fn complete(method: &str, path: &str, op: &mut Operation) {
             "Too many login or register attempts from this address; retry after Retry-After seconds",
         ),
         (
+            500,
+            shape.keyed,
+            "The command failed permanently (its service crashed on it max_deliveries times) and was dead-lettered; see /admin/dead-letters",
+        ),
+        (
             503,
             shape.through_mom,
             "The service or the MOM is restarting (nothing was recorded); retry after Retry-After seconds",
@@ -283,7 +290,7 @@ fn complete(method: &str, path: &str, op: &mut Operation) {
         if r.description.is_empty() {
             r.description = reason(code, &common);
         }
-        if code >= 400 {
+        if code >= 400 && !reports(r) {
             *r = problem(std::mem::take(&mut r.description), code);
         } else if code == 202 {
             *r = accepted(std::mem::take(&mut r.description));
@@ -302,6 +309,17 @@ fn complete(method: &str, path: &str, op: &mut Operation) {
     for p in op.parameters.iter_mut().flatten() {
         constrain_path_param(path, p);
     }
+}
+
+/// An error status whose body is a report of its own, not a problem: the
+/// handler declared a body other than [`ProblemBody`] (`/readyz`'s 503
+/// lists the actors that are down).
+fn reports(r: &Response) -> bool {
+    r.content.values().any(|c| match &c.schema {
+        Some(RefOr::Ref(r)) => r.ref_location != "#/components/schemas/ProblemBody",
+        Some(RefOr::T(_)) => true,
+        None => false,
+    })
 }
 
 /// A description for an answer the handler left undescribed.

@@ -123,7 +123,8 @@ pub async fn login(
 }
 
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 401, body = ProblemBody)))]
+    responses((status = 200, body = UserView), (status = 401, body = ProblemBody),
+        (status = 404, body = ProblemBody, description = "your account no longer exists")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn me(
     ctx: web::Data<NodeCtx>,
@@ -144,7 +145,8 @@ pub async fn me(
 }
 
 #[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])), request_body = UpdateMeBody,
-    responses((status = 200, body = UserView), (status = 202, description = "accepted; poll Location"), (status = 422, body = ProblemBody)))]
+    responses((status = 200, body = UserView), (status = 202, description = "accepted; poll Location"), (status = 422, body = ProblemBody),
+        (status = 404, body = ProblemBody, description = "your account no longer exists")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn update_me(
     ctx: web::Data<NodeCtx>,
@@ -161,7 +163,8 @@ pub async fn update_me(
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = UserView, description = "the deleted account"), (status = 202, description = "accepted; poll Location")))]
+    responses((status = 200, body = UserView, description = "the deleted account"), (status = 202, description = "accepted; poll Location"),
+        (status = 404, body = ProblemBody, description = "your account no longer exists")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn delete_me(
     ctx: web::Data<NodeCtx>,

@@ -52,7 +52,8 @@ pub fn recipient(to_email: Option<String>, to_user_id: Option<Uuid>) -> Result<R
 }
 
 #[utoipa::path(get, path = "/api/v1/wallet", tag = "wallets", security(("bearer" = [])),
-    responses((status = 200, body = WalletView), (status = 401, body = ProblemBody)))]
+    responses((status = 200, body = WalletView), (status = 401, body = ProblemBody),
+        (status = 404, body = ProblemBody, description = "your wallet is closed (the account was deleted)")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn wallet(
     ctx: web::Data<NodeCtx>,
@@ -73,7 +74,8 @@ pub async fn wallet(
 
 #[utoipa::path(post, path = "/api/v1/wallet/deposit", tag = "wallets", security(("bearer" = [])),
     request_body = DepositBody,
-    responses((status = 200, body = WalletView), (status = 202, description = "accepted; poll Location"), (status = 422, body = ProblemBody)))]
+    responses((status = 200, body = WalletView), (status = 202, description = "accepted; poll Location"), (status = 422, body = ProblemBody),
+        (status = 404, body = ProblemBody, description = "your wallet is closed (the account was deleted)")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn deposit(
     ctx: web::Data<NodeCtx>,
