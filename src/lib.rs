@@ -49,6 +49,9 @@
 //!   migrations (`migrations/<db>/`); [`store::schema`] has every table.
 //! - [`http`] and [`grpc`] are the edges; they only translate. Problems map
 //!   to HTTP once in [`http::error`] and to gRPC once in [`grpc::status`].
+//!   [`http::openapi`] builds the OpenAPI document; the answers every
+//!   operation of a kind shares (problem+json errors, 401, 413, 429, 503,
+//!   202 + `Location`...) are added there once, from each operation's shape.
 //! - [`auth`] is JWT + Argon2id, shared by both edges; [`problem`] the error
 //!   shape that crosses the MOM; [`metrics`] Prometheus.
 //! - [`client`] is the console client (`mailroom login|products|order|...`)

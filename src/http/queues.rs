@@ -208,6 +208,25 @@ struct Target<'a> {
     action: &'static str,
 }
 
+impl<'a> Target<'a> {
+    fn queue(name: &'a str, need: Need, action: &'static str) -> Self {
+        Target {
+            on: On::Queue,
+            name,
+            need,
+            action,
+        }
+    }
+    fn topic(name: &'a str, need: Need, action: &'static str) -> Self {
+        Target {
+            on: On::Topic,
+            name,
+            need,
+            action,
+        }
+    }
+}
+
 /// Runs `op`; a request it refuses for its content (400, 413, 422) on a
 /// queue or topic the caller may not use at all answers that (404, 403)
 /// instead ([`edge::access_first`]): the permission check comes first.
@@ -311,12 +330,7 @@ pub async fn delete_queue(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let queue = name(path);
-    let target = Target {
-        on: On::Queue,
-        name: &queue,
-        need: Need::Owner,
-        action: "delete",
-    };
+    let target = Target::queue(&queue, Need::Owner, "delete");
     access_first(&ctx, &req, caller, target, async {
         let cmd = DeleteQueue {
             by: by(caller),
@@ -394,12 +408,7 @@ pub async fn publish(
     b: Result<Json<PublishBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let queue = name(path);
-    let target = Target {
-        on: On::Queue,
-        name: &queue,
-        need: Need::Publish,
-        action: "publish to",
-    };
+    let target = Target::queue(&queue, Need::Publish, "publish to");
     access_first(&ctx, &req, caller, target, async {
         let b = body(b)?;
         let cmd = Publish {
@@ -433,12 +442,7 @@ pub async fn receive(
     b: Result<Json<ReceiveBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let queue = name(path);
-    let target = Target {
-        on: On::Queue,
-        name: &queue,
-        need: Need::Consume,
-        action: "receive from",
-    };
+    let target = Target::queue(&queue, Need::Consume, "receive from");
     access_first(&ctx, &req, caller, target, async {
         let b = body(b)?;
         let wait = long_poll(b.wait_s)?;
@@ -472,12 +476,7 @@ pub async fn ack(
     b: Result<Json<AckBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let (queue, id) = path.into_inner();
-    let target = Target {
-        on: On::Queue,
-        name: &queue,
-        need: Need::Consume,
-        action: "ack messages of",
-    };
+    let target = Target::queue(&queue, Need::Consume, "ack messages of");
     access_first(&ctx, &req, caller, target, async {
         let cmd = Ack {
             by: by(caller),
@@ -505,12 +504,7 @@ pub async fn ack_batch(
     b: Result<Json<AckBatchBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let queue = name(path);
-    let target = Target {
-        on: On::Queue,
-        name: &queue,
-        need: Need::Consume,
-        action: "ack messages of",
-    };
+    let target = Target::queue(&queue, Need::Consume, "ack messages of");
     access_first(&ctx, &req, caller, target, async {
         let cmd = AckBatch {
             by: by(caller),
@@ -537,12 +531,7 @@ pub async fn nack(
     b: Result<Json<NackBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let (queue, id) = path.into_inner();
-    let target = Target {
-        on: On::Queue,
-        name: &queue,
-        need: Need::Consume,
-        action: "nack messages of",
-    };
+    let target = Target::queue(&queue, Need::Consume, "nack messages of");
     access_first(&ctx, &req, caller, target, async {
         let id = path_id(&id)?;
         let b = body(b)?;
@@ -573,12 +562,7 @@ pub async fn dead_letters(
     q: Result<web::Query<PageQuery>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let queue = name(path);
-    let target = Target {
-        on: On::Queue,
-        name: &queue,
-        need: Need::Consume,
-        action: "read the dead letters of",
-    };
+    let target = Target::queue(&queue, Need::Consume, "read the dead letters of");
     access_first(&ctx, &req, caller, target, async {
         let q = ListDeadLetters {
             by: by(caller),
@@ -602,12 +586,7 @@ pub async fn redrive(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (queue, id) = path.into_inner();
-    let target = Target {
-        on: On::Queue,
-        name: &queue,
-        need: Need::Consume,
-        action: "redrive dead letters of",
-    };
+    let target = Target::queue(&queue, Need::Consume, "redrive dead letters of");
     access_first(&ctx, &req, caller, target, async {
         let cmd = Redrive {
             by: by(caller),
@@ -690,12 +669,7 @@ pub async fn delete_topic(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let topic = name(path);
-    let target = Target {
-        on: On::Topic,
-        name: &topic,
-        need: Need::Owner,
-        action: "delete",
-    };
+    let target = Target::topic(&topic, Need::Owner, "delete");
     access_first(&ctx, &req, caller, target, async {
         let cmd = DeleteTopic {
             by: by(caller),
@@ -738,12 +712,7 @@ pub async fn publish_topic(
     b: Result<Json<PublishTopicBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let topic = name(path);
-    let target = Target {
-        on: On::Topic,
-        name: &topic,
-        need: Need::Publish,
-        action: "publish to",
-    };
+    let target = Target::topic(&topic, Need::Publish, "publish to");
     access_first(&ctx, &req, caller, target, async {
         let b = body(b)?;
         let cmd = PublishTopic {
@@ -783,12 +752,7 @@ pub async fn bind(
     b: Result<Json<BindBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let topic = name(path);
-    let target = Target {
-        on: On::Topic,
-        name: &topic,
-        need: Need::Consume,
-        action: "subscribe to",
-    };
+    let target = Target::topic(&topic, Need::Consume, "subscribe to");
     access_first(&ctx, &req, caller, target, async {
         let b = body(b)?;
         let cmd = Bind {

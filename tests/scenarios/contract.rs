@@ -315,14 +315,18 @@ async fn an_email_local_part_over_64_bytes_is_refused() {
     // A grant checks the address's form.
     node.post("/queues", Some(&token), json!({"name": "q"}))
         .await;
-    let (s, v) = node
-        .post(
-            "/queues/q/grants",
-            Some(&token),
-            json!({"user_email": long, "permissions": ["publish"]}),
-        )
-        .await;
+    let (s, v) = grant(&node, &token, "q", &long).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+}
+
+/// `email` may publish to `queue` (granted by its owner, `token`).
+async fn grant(node: &Node, token: &str, queue: &str, email: &str) -> (StatusCode, Value) {
+    node.post(
+        &format!("/queues/{queue}/grants"),
+        Some(token),
+        json!({"user_email": email, "permissions": ["publish"]}),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -390,13 +394,7 @@ async fn queue_owners(node: &Node) -> (String, String, String) {
         .post("/topics", Some(&ann), json!({"name": "news"}))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    let (s, v) = node
-        .post(
-            "/queues/jobs/grants",
-            Some(&ann),
-            json!({"user_email": cat_email, "permissions": ["publish"]}),
-        )
-        .await;
+    let (s, v) = grant(node, &ann, "jobs", &cat_email).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     (ann, bob, cat)
 }

@@ -47,7 +47,10 @@
 //! email). Any grant lets you inspect (GET). Deleting and granting are the
 //! owner's. On a queue, `consume` covers receive, ack, nack, the dead
 //! letters and redrive; on a topic, `consume` lets you bind (subscribe)
-//! queues you may publish to. Admins act as owners everywhere.
+//! queues you may publish to. Admins act as owners everywhere. The rule
+//! answers before the request's content does: [`edge::access_first`] turns
+//! a 400/413/422 into the 404/403 of [`CheckAccess`] for a caller who may
+//! not use the queue or topic.
 mod store;
 
 pub mod edge;
