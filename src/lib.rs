@@ -52,6 +52,9 @@
 //!   Each edge bounds what one client may hold (timeouts, connection caps
 //!   sized from the fd limit in [`node`]): [`http::HttpLimits`] and
 //!   [`grpc::limits`].
+//!   [`http::openapi`] builds the OpenAPI document; the answers every
+//!   operation of a kind shares (problem+json errors, 401, 413, 429, 503,
+//!   202 + `Location`...) are added there once, from each operation's shape.
 //! - [`auth`] is the authentication layer both edges share (neither owns
 //!   it): JWT with a per-account token version (revoked by deletion and
 //!   password change, checked through a cache), bounded Argon2id with

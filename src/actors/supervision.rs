@@ -156,20 +156,30 @@ impl ActorStats {
 pub enum FaultAction {
     /// Stop now, dropping in-flight work; restart after `down_ms`.
     Kill {
+        /// 0 to 600 000.
         #[serde(default)]
+        #[schema(maximum = 600000)]
         down_ms: u64,
     },
     /// The next `count` messages panic mid-handler, after partial work.
     CrashNext {
+        /// 1 to 1 000 000.
+        #[schema(minimum = 1, maximum = 1000000)]
         count: u32,
         /// Only messages of this type (e.g. "transfer").
         #[serde(default)]
         message: Option<String>,
     },
     /// Add `ms` to every message.
-    Delay { ms: u64 },
+    Delay {
+        /// 0 to 60 000.
+        #[schema(maximum = 60000)]
+        ms: u64,
+    },
     /// Each message panics with probability `ratio`.
     FailRate {
+        /// 0 to 1.
+        #[schema(minimum = 0, maximum = 1)]
         ratio: f64,
         #[serde(default)]
         message: Option<String>,

@@ -20,7 +20,7 @@ pub struct ActorList {
     pub items: Vec<ActorInfo>,
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/faults", tag = "admin", security(("bearer" = [])), request_body = FaultRequest,
+#[utoipa::path(post, path = "/api/v1/admin/faults", tag = "admin", security(("bearer" = ["admin"])), request_body = FaultRequest,
     responses((status = 200, body = ActorInfo), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody, description = "unknown actor")))]
 #[tracing::instrument(skip_all, fields(admin = %admin.user_id))]
 pub async fn inject(
@@ -31,7 +31,7 @@ pub async fn inject(
     Ok(HttpResponse::Ok().json(control::inject(&ctx.mom, &body.actor, &body.action)?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/admin/faults/{actor}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/admin/faults/{actor}", tag = "admin", security(("bearer" = ["admin"])),
     params(("actor" = String, Path)), responses((status = 200, body = ActorInfo)))]
 #[tracing::instrument(skip_all, fields(admin = %admin.user_id))]
 pub async fn clear(
@@ -42,7 +42,7 @@ pub async fn clear(
     Ok(HttpResponse::Ok().json(control::clear(&ctx.mom, &actor)?))
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/actors", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/actors", tag = "admin", security(("bearer" = ["admin"])),
     responses((status = 200, body = ActorList)))]
 #[tracing::instrument(skip_all, fields(admin = %admin.user_id))]
 pub async fn actors(ctx: web::Data<NodeCtx>, Admin(admin): Admin) -> HttpResponse {
@@ -51,7 +51,7 @@ pub async fn actors(ctx: web::Data<NodeCtx>, Admin(admin): Admin) -> HttpRespons
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/dead-letters", tag = "admin", security(("bearer" = [])), params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/admin/dead-letters", tag = "admin", security(("bearer" = ["admin"])), params(PageQuery),
     responses((status = 200, body = Paged<DeadLetter>)))]
 #[tracing::instrument(skip_all, fields(admin = %admin.user_id))]
 pub async fn dead_letters(
@@ -62,7 +62,7 @@ pub async fn dead_letters(
     Ok(HttpResponse::Ok().json(ctx.mom.dead_letters(q.page()?).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/dead-letters/{id}/retry", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/dead-letters/{id}/retry", tag = "admin", security(("bearer" = ["admin"])),
     params(("id" = Uuid, Path)), responses((status = 202, description = "back in its queue; poll Location"), (status = 404, body = ProblemBody)))]
 #[tracing::instrument(skip_all, fields(admin = %admin.user_id))]
 pub async fn retry(

@@ -22,7 +22,7 @@ pub struct SalesQuery {
     pub to: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/analytics/sales", tag = "analytics", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/analytics/sales", tag = "analytics", security(("bearer" = ["admin"])),
     params(SalesQuery),
     responses((status = 200, body = SalesReport), (status = 400, body = ProblemBody, description = "unparsable from/to"),
         (status = 403, body = ProblemBody), (status = 422, body = ProblemBody, description = "from after to")))]

@@ -18,8 +18,15 @@ use crate::{
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddItemBody {
+    /// A catalog sku: 1 to 64 characters of `A-Z a-z 0-9 - _ .`, not `.` or `..`.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^(?!\\.{1,2}$)[A-Za-z0-9._-]{1,64}$"
+    )]
     pub sku: String,
     /// 1 to 1000; added to what the cart already holds (at most 1000 per line).
+    #[schema(minimum = 1, maximum = 1000)]
     pub quantity: i64,
 }
 
@@ -28,6 +35,7 @@ pub struct AddItemBody {
 #[serde(deny_unknown_fields)]
 pub struct QuantityBody {
     /// 1 to 1000 (0 is refused: remove a line with `DELETE /cart/items/{sku}`).
+    #[schema(minimum = 1, maximum = 1000)]
     pub quantity: i64,
 }
 
@@ -52,7 +60,6 @@ pub async fn get(
 }
 
 #[utoipa::path(post, path = "/api/v1/cart/items", tag = "cart", security(("bearer" = [])), request_body = AddItemBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
     responses((status = 200, body = CartView), (status = 202, description = "accepted; poll Location"),
         (status = 401, body = ProblemBody), (status = 404, body = ProblemBody, description = "unknown sku"),
         (status = 409, body = ProblemBody, description = "the line would pass 1000 units, or the cart 100 lines"),
@@ -74,7 +81,7 @@ pub async fn add_item(
 }
 
 #[utoipa::path(patch, path = "/api/v1/cart/items/{sku}", tag = "cart", security(("bearer" = [])), request_body = QuantityBody,
-    params(("sku" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
+    params(("sku" = String, Path)),
     responses((status = 200, body = CartView), (status = 202, description = "accepted; poll Location"),
         (status = 401, body = ProblemBody), (status = 404, body = ProblemBody, description = "not in the cart"),
         (status = 422, body = ProblemBody, description = "quantity outside 1..=1000")))]
@@ -95,7 +102,7 @@ pub async fn set_quantity(
 }
 
 #[utoipa::path(delete, path = "/api/v1/cart/items/{sku}", tag = "cart", security(("bearer" = [])),
-    params(("sku" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
+    params(("sku" = String, Path)),
     responses((status = 200, body = CartView), (status = 202, description = "accepted; poll Location"),
         (status = 401, body = ProblemBody), (status = 404, body = ProblemBody, description = "not in the cart")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
@@ -113,7 +120,6 @@ pub async fn remove_item(
 }
 
 #[utoipa::path(delete, path = "/api/v1/cart", tag = "cart", security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
     responses((status = 200, body = CartView, description = "the (now empty) cart"),
         (status = 202, description = "accepted; poll Location"), (status = 401, body = ProblemBody)))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]

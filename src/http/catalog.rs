@@ -20,13 +20,19 @@ use crate::{
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ProductQuery {
-    /// Case-insensitive substring of the title or the author.
+    /// Case-insensitive substring of the title or the author: at most 200
+    /// characters, no control characters (422).
+    #[param(max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub q: Option<String>,
-    /// Exact category, e.g. `fiction`.
+    /// Exact category, e.g. `fiction`: at most 50 characters, no control
+    /// characters (422).
+    #[param(max_length = 50, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub category: Option<String>,
-    /// From 1 (default 1).
+    /// From 1 (0 or absent: 1); at most 1 000 000.
+    #[param(minimum = 0, maximum = 1000000)]
     pub page: Option<u32>,
-    /// 1 to 100 (default 20).
+    /// 1 to 100 (0 or absent: 20).
+    #[param(minimum = 0, maximum = 100)]
     pub page_size: Option<u32>,
 }
 
@@ -34,21 +40,45 @@ pub struct ProductQuery {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProductBody {
-    /// 1 to 64 characters of `A-Z a-z 0-9 - _ .`
+    /// 1 to 64 characters of `A-Z a-z 0-9 - _ .`, not `.` or `..`.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^(?!\\.{1,2}$)[A-Za-z0-9._-]{1,64}$"
+    )]
     pub sku: String,
-    /// 1 to 200 characters.
+    /// 1 to 200 characters, not blank, no control characters (trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub title: String,
-    /// At most 200 characters.
+    /// At most 200 characters, no control characters (blank means none).
+    #[schema(max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub author: Option<String>,
-    /// 1 to 50 characters.
+    /// 1 to 50 characters, not blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub category: String,
-    /// At most 4000 characters.
+    /// At most 4000 characters; line breaks and tabs allowed, no other
+    /// control characters.
+    #[schema(
+        max_length = 4000,
+        pattern = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub description: Option<String>,
     /// 1 to 100 000 000.
+    #[schema(minimum = 1, maximum = 100000000)]
     pub price_cents: i64,
     /// `USD` (the default).
+    #[schema(pattern = "^USD$")]
     pub currency: Option<String>,
     /// Units to put in stock (0 to 1 000 000; default none).
+    #[schema(minimum = 0, maximum = 1000000)]
     pub initial_stock: Option<i64>,
 }
 
@@ -57,13 +87,42 @@ pub struct NewProductBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductBody {
+    /// If given, the path's sku.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^(?!\\.{1,2}$)[A-Za-z0-9._-]{1,64}$"
+    )]
     pub sku: Option<String>,
+    /// 1 to 200 characters, not blank, no control characters (trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub title: String,
+    /// At most 200 characters, no control characters (blank means none).
+    #[schema(max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub author: Option<String>,
+    /// 1 to 50 characters, not blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub category: String,
+    /// At most 4000 characters; line breaks and tabs allowed, no other
+    /// control characters.
+    #[schema(
+        max_length = 4000,
+        pattern = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub description: Option<String>,
+    /// 1 to 100 000 000.
+    #[schema(minimum = 1, maximum = 100000000)]
     pub price_cents: i64,
     /// `USD` (the default).
+    #[schema(pattern = "^USD$")]
     pub currency: Option<String>,
 }
 
@@ -106,8 +165,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(p))
 }
 
-#[utoipa::path(post, path = "/api/v1/products", tag = "catalog", security(("bearer" = [])), request_body = NewProductBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
+#[utoipa::path(post, path = "/api/v1/products", tag = "catalog", security(("bearer" = ["admin"])), request_body = NewProductBody,
     responses((status = 201, body = Product), (status = 202, description = "accepted; poll Location"),
         (status = 401, body = ProblemBody), (status = 403, body = ProblemBody, description = "not an admin"),
         (status = 409, body = ProblemBody, description = "the sku exists"), (status = 422, body = ProblemBody)))]
@@ -134,8 +192,8 @@ pub async fn create(
     command(&ctx, &req, admin.user_id, cmd, StatusCode::CREATED).await
 }
 
-#[utoipa::path(put, path = "/api/v1/products/{sku}", tag = "catalog", security(("bearer" = [])), request_body = ProductBody,
-    params(("sku" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
+#[utoipa::path(put, path = "/api/v1/products/{sku}", tag = "catalog", security(("bearer" = ["admin"])), request_body = ProductBody,
+    params(("sku" = String, Path)),
     responses((status = 200, body = Product), (status = 202, description = "accepted; poll Location"),
         (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
         (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
@@ -166,8 +224,8 @@ pub async fn update(
     command(&ctx, &req, admin.user_id, cmd, StatusCode::OK).await
 }
 
-#[utoipa::path(delete, path = "/api/v1/products/{sku}", tag = "catalog", security(("bearer" = [])),
-    params(("sku" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
+#[utoipa::path(delete, path = "/api/v1/products/{sku}", tag = "catalog", security(("bearer" = ["admin"])),
+    params(("sku" = String, Path)),
     responses((status = 200, body = Product, description = "the deleted product; it also leaves every cart"),
         (status = 202, description = "accepted; poll Location"),
         (status = 401, body = ProblemBody), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]

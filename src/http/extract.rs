@@ -146,7 +146,11 @@ where
 /// `?page=&page_size=`
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct PageQuery {
+    /// From 1 (0 or absent: 1); at most 1 000 000.
+    #[param(minimum = 0, maximum = 1000000)]
     pub page: Option<u32>,
+    /// 1 to 100 (0 or absent: 20).
+    #[param(minimum = 0, maximum = 100)]
     pub page_size: Option<u32>,
 }
 

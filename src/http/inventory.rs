@@ -19,8 +19,10 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct SetStockBody {
     /// Units on hand after the count (0..=1e9); never below what is reserved.
+    #[schema(minimum = 0, maximum = 1000000000)]
     pub on_hand: i64,
-    /// Low-stock threshold for available units (kept if absent; 5 for a new sku).
+    /// Low-stock threshold for available units (0..=1e9; kept if absent; 5 for a new sku).
+    #[schema(minimum = 0, maximum = 1000000000)]
     pub reorder_point: Option<i64>,
 }
 
@@ -28,8 +30,11 @@ pub struct SetStockBody {
 #[serde(deny_unknown_fields)]
 pub struct DecreaseBody {
     /// 1..=10000 units.
+    #[schema(minimum = 1, maximum = 10000)]
     pub quantity: i64,
-    /// The caller's reference: a repeat with the same one does not decrease again.
+    /// The caller's reference (1 to 128 visible ASCII characters): a repeat
+    /// with the same one does not decrease again.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]{1,128}$")]
     pub order_id: String,
 }
 
@@ -50,8 +55,8 @@ pub async fn stock(
     Ok(HttpResponse::Ok().json(v))
 }
 
-#[utoipa::path(put, path = "/api/v1/inventory/{sku}", tag = "inventory", security(("bearer" = [])),
-    params(("sku" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
+#[utoipa::path(put, path = "/api/v1/inventory/{sku}", tag = "inventory", security(("bearer" = ["admin"])),
+    params(("sku" = String, Path)),
     request_body = SetStockBody,
     description = "Sets on_hand (a count or a restock). Creates the sku's row if it has none: an admin counting a new sku.",
     responses((status = 200, body = StockView), (status = 202, description = "accepted; poll Location"),
@@ -74,8 +79,8 @@ pub async fn set_stock(
     command(&ctx, &req, admin.user_id, cmd, StatusCode::OK).await
 }
 
-#[utoipa::path(post, path = "/api/v1/inventory/{sku}/decrease", tag = "inventory", security(("bearer" = [])),
-    params(("sku" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
+#[utoipa::path(post, path = "/api/v1/inventory/{sku}/decrease", tag = "inventory", security(("bearer" = ["admin"])),
+    params(("sku" = String, Path)),
     request_body = DecreaseBody,
     description = "Takes units out of stock outside the order saga (counted as sold). At most once per (order_id, sku): a repeat answers the current stock.",
     responses((status = 200, body = StockView), (status = 202, description = "accepted; poll Location"),
@@ -98,7 +103,7 @@ pub async fn decrease(
     command(&ctx, &req, admin.user_id, cmd, StatusCode::OK).await
 }
 
-#[utoipa::path(get, path = "/api/v1/inventory/low-stock", tag = "inventory", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/inventory/low-stock", tag = "inventory", security(("bearer" = ["admin"])),
     params(PageQuery),
     responses((status = 200, body = Paged<StockView>, description = "available <= reorder_point, emptiest first"),
         (status = 403, body = ProblemBody)))]

@@ -163,11 +163,17 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 }
 
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "node",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)))]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
 /// Readiness: every actor (the MOM included) is running.
+#[utoipa::path(get, path = "/readyz", tag = "node",
+    responses((status = 200, description = "`{\"status\": \"ready\"}`", body = Object),
+        (status = 503, description = "`{\"status\": \"not_ready\", \"down\": [actor...]}`", body = Object,
+            headers(("Retry-After" = u32, description = "Seconds to wait")))))]
 async fn readyz(ctx: web::Data<NodeCtx>) -> HttpResponse {
     let down: Vec<&str> = ctx
         .mom
@@ -186,6 +192,10 @@ async fn readyz(ctx: web::Data<NodeCtx>) -> HttpResponse {
     }
 }
 
+/// Prometheus text: per-actor counters, MOM counts, per-queue gauges,
+/// HTTP and gRPC latency histograms.
+#[utoipa::path(get, path = "/metrics", tag = "node",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain")))]
 async fn metrics(ctx: web::Data<NodeCtx>) -> HttpResponse {
     let counts = ctx.mom.counts().await;
     crate::actors::queues::edge::refresh_metrics(&ctx.mom).await;

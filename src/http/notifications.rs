@@ -35,7 +35,7 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/api/v1/notifications/{id}/read", tag = "notifications", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = NotificationView), (status = 404, body = ProblemBody)))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = NotificationView), (status = 202, description = "accepted; poll Location"), (status = 404, body = ProblemBody)))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn mark_read(
     ctx: web::Data<NodeCtx>,

@@ -45,7 +45,6 @@ pub struct StatusBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])), request_body = PlaceRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
     responses((status = 201, body = OrderView, description = "placed; the saga runs to confirmed or failed — poll GET /orders/{id}"),
         (status = 202, description = "accepted; poll Location"), (status = 404, body = ProblemBody, description = "unknown sku"),
         (status = 422, body = ProblemBody, description = "invalid card, empty cart, bad address")))]
@@ -98,7 +97,7 @@ pub async fn get(
 }
 
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = OrderView, description = "cancelled; stock and money go back"),
+    responses((status = 200, body = OrderView, description = "cancelled; stock and money go back"), (status = 202, description = "accepted; poll Location"),
         (status = 409, body = ProblemBody, description = "already shipped, failed or cancelled")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn cancel(
@@ -115,8 +114,8 @@ pub async fn cancel(
     command(&ctx, &req, caller.user_id, cmd, StatusCode::OK).await
 }
 
-#[utoipa::path(patch, path = "/api/v1/orders/{id}/status", tag = "orders", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    request_body = StatusBody, responses((status = 200, body = OrderView), (status = 409, body = ProblemBody)))]
+#[utoipa::path(patch, path = "/api/v1/orders/{id}/status", tag = "orders", security(("bearer" = ["admin"])), params(("id" = Uuid, Path)),
+    request_body = StatusBody, responses((status = 200, body = OrderView), (status = 202, description = "accepted; poll Location"), (status = 409, body = ProblemBody)))]
 #[tracing::instrument(skip_all, fields(admin = %admin.user_id))]
 pub async fn set_status(
     ctx: web::Data<NodeCtx>,

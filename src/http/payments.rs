@@ -19,7 +19,8 @@ use crate::{
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateCardBody {
-    /// 12 to 19 digits; spaces and dashes are ignored.
+    /// 12 to 19 digits; spaces and dashes are ignored. Any string is
+    /// checked: an invalid card is `valid: false`, not an error.
     pub number: String,
     /// MM/YY
     pub expiry: String,

@@ -16,33 +16,48 @@ use super::{
 };
 use crate::{
     actors::queues::{
-        edge, long_poll, Ack, AckBatch, AckItem, AckedBatch, Bind, By, CreateQueue, CreateTopic,
-        DeadLetterView, DeleteQueue, DeleteTopic, Delivered, GetQueue, GetTopic, Grant, GrantView,
-        ListDeadLetters, ListQueues, ListTopics, Nack, On, Permission, Publish, PublishTopic,
-        Published, QueueView, Receive, Received, Redrive, Settled, SubscriptionView, TopicView,
-        Unbind,
+        edge, long_poll, Ack, AckBatch, AckItem, AckedBatch, Bind, By, CheckAccess, CreateQueue,
+        CreateTopic, DeadLetterView, DeleteQueue, DeleteTopic, Delivered, GetQueue, GetTopic,
+        Grant, GrantView, ListDeadLetters, ListQueues, ListTopics, Nack, Need, On, Permission,
+        Publish, PublishTopic, Published, QueueView, Receive, Received, Redrive, Settled,
+        SubscriptionView, TopicView, Unbind,
     },
+    auth::Caller,
     mom::Executed,
     node::NodeCtx,
-    problem::Paged,
+    problem::{Paged, Problem},
 };
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateQueueBody {
-    /// 1-64 characters from A-Z a-z 0-9 . _ -
+    /// 1-64 characters from A-Z a-z 0-9 . _ -, not `.` or `..`.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^(?!\\.{1,2}$)[A-Za-z0-9._-]{1,64}$"
+    )]
     pub name: String,
     /// Lease length for received messages (1..=43200 s, default 30).
+    #[schema(minimum = 1, maximum = 43200)]
     pub visibility_timeout_s: Option<u32>,
     /// Deliveries before a message moves to the dead letters (1..=1000, default 5).
+    #[schema(minimum = 1, maximum = 1000)]
     pub max_deliveries: Option<u32>,
     /// Age (from publication) past which a message is dead-lettered with reason `expired` (1..=1209600 s; none by default).
+    #[schema(minimum = 1, maximum = 1209600)]
     pub message_ttl_s: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantBody {
+    /// The user's email (404 if no account has it).
+    #[schema(
+        max_length = 254,
+        pattern = "^[^@\\s\\x00-\\x1f\\x7f-\\x9f]{1,64}@[^@\\s\\x00-\\x1f\\x7f-\\x9f]+$",
+        example = "ann@example.com"
+    )]
     pub user_email: String,
     /// Replaces what the user held; `[]` revokes.
     pub permissions: Vec<Permission>,
@@ -52,11 +67,14 @@ pub struct GrantBody {
 #[serde(deny_unknown_fields)]
 pub struct PublishBody {
     /// Up to 256 KiB (413 beyond).
+    #[schema(max_length = 262144)]
     pub body: String,
-    /// Up to 32; names 1-128 bytes, values up to 1024 bytes.
+    /// Up to 32; names 1-128 bytes without spaces or control characters,
+    /// values up to 1024 bytes.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Hold the message back this long (0..=86400 s).
+    #[schema(minimum = 0, maximum = 86400)]
     pub delay_s: Option<u32>,
 }
 
@@ -64,17 +82,21 @@ pub struct PublishBody {
 #[serde(deny_unknown_fields)]
 pub struct ReceiveBody {
     /// Most messages to lease (1..=100, default 1).
+    #[schema(minimum = 1, maximum = 100)]
     pub max: Option<u32>,
     /// Long poll: wait up to this long for a message (0..=20 s, default 0).
+    #[schema(minimum = 0, maximum = 20)]
     pub wait_s: Option<u32>,
     /// Lease length for this receive (1..=43200 s; default: the queue's).
+    #[schema(minimum = 1, maximum = 43200)]
     pub visibility_timeout_s: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AckBody {
-    /// The receipt of the message's latest delivery.
+    /// The receipt of the message's latest delivery (1 to 128 visible ASCII characters).
+    #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]{1,128}$")]
     pub receipt: String,
 }
 
@@ -82,30 +104,45 @@ pub struct AckBody {
 #[serde(deny_unknown_fields)]
 pub struct AckBatchBody {
     /// 1 to 100 messages with their receipts.
+    #[schema(min_items = 1, max_items = 100)]
     pub acks: Vec<AckItem>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NackBody {
+    /// The receipt of the message's latest delivery (1 to 128 visible ASCII characters).
+    #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]{1,128}$")]
     pub receipt: String,
     /// true: waiting again (after `delay_s`); false: to the dead letters.
     pub requeue: bool,
+    /// 0..=86400 s.
+    #[schema(minimum = 0, maximum = 86400)]
     pub delay_s: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTopicBody {
+    /// 1-64 characters from A-Z a-z 0-9 . _ -, not `.` or `..`.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^(?!\\.{1,2}$)[A-Za-z0-9._-]{1,64}$"
+    )]
     pub name: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishTopicBody {
-    /// Dot-separated words, no `*`/`#`, up to 255 bytes.
+    /// Dot-separated words, no `*`/`#`, spaces or control characters, up to 255 bytes.
+    #[schema(max_length = 255, pattern = "^[^*#\\s\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub routing_key: String,
+    /// Up to 256 KiB (413 beyond).
+    #[schema(max_length = 262144)]
     pub body: String,
+    /// As for a queue message: up to 32.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
 }
@@ -114,8 +151,15 @@ pub struct PublishTopicBody {
 #[serde(deny_unknown_fields)]
 pub struct BindBody {
     /// A queue you may publish to.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^(?!\\.{1,2}$)[A-Za-z0-9._-]{1,64}$"
+    )]
     pub queue: String,
-    /// `*` matches one word, `#` zero or more.
+    /// Dot-separated words, each `*` (one word), `#` (zero or more) or a
+    /// word without them; up to 255 bytes, no spaces or control characters.
+    #[schema(max_length = 255, pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub pattern: String,
 }
 
@@ -127,7 +171,7 @@ pub struct TopicPublishedView {
     pub routed: usize,
 }
 
-fn by(caller: crate::auth::Caller) -> By {
+fn by(caller: Caller) -> By {
     caller.into()
 }
 
@@ -135,10 +179,84 @@ fn name(p: web::Path<String>) -> String {
     p.into_inner()
 }
 
+/// What an extractor refused, as the problem it already is (bodies, query
+/// strings and paths map to problems in the app's configs).
+fn extracted<T>(r: Result<T, actix_web::Error>) -> Result<T, ApiError> {
+    r.map_err(|e| match e.as_error::<ApiError>() {
+        Some(ApiError(p)) => ApiError(p.clone()),
+        None => ApiError(Problem::bad_request(e.to_string())),
+    })
+}
+
+fn body<T>(b: Result<Json<T>, actix_web::Error>) -> Result<T, ApiError> {
+    extracted(b).map(Json::into_inner)
+}
+
+/// A message or subscription id from the path (taken as text so that a bad
+/// one is judged after the permission check).
+fn path_id(s: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(s)
+        .map_err(|e| ApiError(Problem::bad_request(format!("invalid path parameter: {e}"))))
+}
+
+/// The queue or topic an operation is on, and what it needs there.
+struct Target<'a> {
+    on: On,
+    name: &'a str,
+    need: Need,
+    /// As the actor words it: "publish to", "receive from", ...
+    action: &'static str,
+}
+
+impl<'a> Target<'a> {
+    fn queue(name: &'a str, need: Need, action: &'static str) -> Self {
+        Target {
+            on: On::Queue,
+            name,
+            need,
+            action,
+        }
+    }
+    fn topic(name: &'a str, need: Need, action: &'static str) -> Self {
+        Target {
+            on: On::Topic,
+            name,
+            need,
+            action,
+        }
+    }
+}
+
+/// Runs `op`; a request it refuses for its content (400, 413, 422) on a
+/// queue or topic the caller may not use at all answers that (404, 403)
+/// instead ([`edge::access_first`]): the permission check comes first.
+async fn access_first(
+    ctx: &NodeCtx,
+    req: &HttpRequest,
+    caller: Caller,
+    target: Target<'_>,
+    op: impl std::future::Future<Output = Result<HttpResponse, ApiError>>,
+) -> Result<HttpResponse, ApiError> {
+    let ApiError(refused) = match op.await {
+        Ok(res) => return Ok(res),
+        Err(e) => e,
+    };
+    let check = CheckAccess {
+        by: by(caller),
+        on: target.on,
+        name: target.name.to_owned(),
+        need: target.need,
+        action: target.action.to_owned(),
+    };
+    let wait = wait_budget(ctx, req);
+    Err(ApiError(
+        edge::access_first(&ctx.mom, &check, wait, refused).await,
+    ))
+}
+
 // ---- queues ----------------------------------------------------------------------
 
 #[utoipa::path(post, path = "/api/v1/queues", tag = "queues", security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
     request_body = CreateQueueBody,
     description = "Creates a queue you own.",
     responses((status = 201, body = QueueView), (status = 202, description = "accepted; poll Location"),
@@ -199,7 +317,7 @@ pub async fn get_queue(
 }
 
 #[utoipa::path(delete, path = "/api/v1/queues/{name}", tag = "queues", security(("bearer" = [])),
-    params(("name" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
+    params(("name" = String, Path)),
     description = "Deletes a queue with its messages, dead letters, grants and subscriptions. Owner only. 404: the name does not exist. 403: it exists and you lack the permission (names are global and not secret). Admins act as owners.",
     responses((status = 200, body = QueueView, description = "the deleted queue, as it was"),
         (status = 202, description = "accepted; poll Location"),
@@ -211,19 +329,24 @@ pub async fn delete_queue(
     Auth(caller): Auth,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let cmd = DeleteQueue {
-        by: by(caller),
-        name: name(path),
-    };
-    let opts = exec_options(&ctx, &req, Some(caller.user_id))?;
-    respond(
-        edge::delete_queue(&ctx.mom, &cmd, opts).await,
-        StatusCode::OK,
-    )
+    let queue = name(path);
+    let target = Target::queue(&queue, Need::Owner, "delete");
+    access_first(&ctx, &req, caller, target, async {
+        let cmd = DeleteQueue {
+            by: by(caller),
+            name: queue.clone(),
+        };
+        let opts = exec_options(&ctx, &req, Some(caller.user_id))?;
+        respond(
+            edge::delete_queue(&ctx.mom, &cmd, opts).await,
+            StatusCode::OK,
+        )
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/queues/{name}/grants", tag = "queues", security(("bearer" = [])),
-    params(("name" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
+    params(("name" = String, Path)),
     request_body = GrantBody,
     description = "Sets what another user may do: `publish`, `consume` (receive, ack, nack, dead letters, redrive). Replaces their grant; `[]` revokes. Owner only. 404 also for an unknown email. 404: the name does not exist. 403: it exists and you lack the permission (names are global and not secret). Admins act as owners.",
     responses((status = 200, body = GrantView), (status = 202, description = "accepted; poll Location"),
@@ -234,33 +357,43 @@ pub async fn grant_queue(
     req: HttpRequest,
     Auth(caller): Auth,
     path: web::Path<String>,
-    body: Json<GrantBody>,
+    body: Result<Json<GrantBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    grant(ctx, req, caller, On::Queue, name(path), body.into_inner()).await
+    grant(&ctx, &req, caller, On::Queue, name(path), body).await
 }
 
 async fn grant(
-    ctx: web::Data<NodeCtx>,
-    req: HttpRequest,
-    caller: crate::auth::Caller,
+    ctx: &NodeCtx,
+    req: &HttpRequest,
+    caller: Caller,
     on: On,
     name: String,
-    b: GrantBody,
+    b: Result<Json<GrantBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let cmd = Grant {
-        by: by(caller),
+    let target = Target {
         on,
-        name,
-        user_email: b.user_email,
-        permissions: b.permissions,
+        name: &name,
+        need: Need::Owner,
+        action: "grant permissions on",
     };
-    command(&ctx, &req, caller.user_id, cmd, StatusCode::OK).await
+    access_first(ctx, req, caller, target, async {
+        let b = body(b)?;
+        let cmd = Grant {
+            by: by(caller),
+            on,
+            name: name.clone(),
+            user_email: b.user_email,
+            permissions: b.permissions,
+        };
+        command(ctx, req, caller.user_id, cmd, StatusCode::OK).await
+    })
+    .await
 }
 
 // ---- messages --------------------------------------------------------------------
 
 #[utoipa::path(post, path = "/api/v1/queues/{name}/messages", tag = "queues", security(("bearer" = [])),
-    params(("name" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key: a repeat answers the first message's id")),
+    params(("name" = String, Path)),
     request_body = PublishBody,
     description = "Publishes a message. 201 only after it is on disk (journal fsync and the queue's commit). Needs `publish`. 404: the name does not exist. 403: it exists and you lack the permission (names are global and not secret). Admins act as owners.",
     responses((status = 201, body = Published), (status = 202, description = "accepted (durable); poll Location"),
@@ -272,21 +405,26 @@ pub async fn publish(
     req: HttpRequest,
     Auth(caller): Auth,
     path: web::Path<String>,
-    body: Json<PublishBody>,
+    b: Result<Json<PublishBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
-    let cmd = Publish {
-        by: by(caller),
-        queue: name(path),
-        body: b.body,
-        headers: b.headers,
-        delay_s: b.delay_s,
-    };
-    let opts = exec_options(&ctx, &req, Some(caller.user_id))?;
-    respond(
-        edge::publish(&ctx.mom, &cmd, opts).await,
-        StatusCode::CREATED,
-    )
+    let queue = name(path);
+    let target = Target::queue(&queue, Need::Publish, "publish to");
+    access_first(&ctx, &req, caller, target, async {
+        let b = body(b)?;
+        let cmd = Publish {
+            by: by(caller),
+            queue: queue.clone(),
+            body: b.body,
+            headers: b.headers,
+            delay_s: b.delay_s,
+        };
+        let opts = exec_options(&ctx, &req, Some(caller.user_id))?;
+        respond(
+            edge::publish(&ctx.mom, &cmd, opts).await,
+            StatusCode::CREATED,
+        )
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/queues/{name}/receive", tag = "queues", security(("bearer" = [])),
@@ -301,52 +439,61 @@ pub async fn receive(
     req: HttpRequest,
     Auth(caller): Auth,
     path: web::Path<String>,
-    body: Json<ReceiveBody>,
+    b: Result<Json<ReceiveBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
-    let wait = long_poll(b.wait_s)?;
-    let cmd = Receive {
-        by: by(caller),
-        queue: name(path),
-        max: b.max.unwrap_or(1),
-        visibility_timeout_s: b.visibility_timeout_s,
-    };
-    let opts = exec_options(&ctx, &req, Some(caller.user_id))?;
-    respond(
-        edge::receive(&ctx.mom, &cmd, opts, wait).await,
-        StatusCode::OK,
-    )
+    let queue = name(path);
+    let target = Target::queue(&queue, Need::Consume, "receive from");
+    access_first(&ctx, &req, caller, target, async {
+        let b = body(b)?;
+        let wait = long_poll(b.wait_s)?;
+        let cmd = Receive {
+            by: by(caller),
+            queue: queue.clone(),
+            max: b.max.unwrap_or(1),
+            visibility_timeout_s: b.visibility_timeout_s,
+        };
+        let opts = exec_options(&ctx, &req, Some(caller.user_id))?;
+        respond(
+            edge::receive(&ctx.mom, &cmd, opts, wait).await,
+            StatusCode::OK,
+        )
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/queues/{name}/messages/{id}/ack", tag = "queues", security(("bearer" = [])),
     params(("name" = String, Path), ("id" = Uuid, Path)),
     request_body = AckBody,
     description = "Acknowledges (deletes) a received message. The receipt must be the message's current one: 409 if the message was received again since (stale receipt), 404 if it is no longer in the queue (already acked, dead-lettered, unknown). Needs `consume`.",
-    responses((status = 200, body = Settled), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+    responses((status = 200, body = Settled), (status = 202, description = "accepted; poll Location"), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
         (status = 409, body = ProblemBody, description = "stale receipt")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn ack(
     ctx: web::Data<NodeCtx>,
     req: HttpRequest,
     Auth(caller): Auth,
-    path: web::Path<(String, Uuid)>,
-    body: Json<AckBody>,
+    path: web::Path<(String, String)>,
+    b: Result<Json<AckBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let (queue, id) = path.into_inner();
-    let cmd = Ack {
-        by: by(caller),
-        queue,
-        id,
-        receipt: body.into_inner().receipt,
-    };
-    command(&ctx, &req, caller.user_id, cmd, StatusCode::OK).await
+    let target = Target::queue(&queue, Need::Consume, "ack messages of");
+    access_first(&ctx, &req, caller, target, async {
+        let cmd = Ack {
+            by: by(caller),
+            queue: queue.clone(),
+            id: path_id(&id)?,
+            receipt: body(b)?.receipt,
+        };
+        command(&ctx, &req, caller.user_id, cmd, StatusCode::OK).await
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/queues/{name}/ack", tag = "queues", security(("bearer" = [])),
     params(("name" = String, Path)),
     request_body = AckBatchBody,
     description = "Acknowledges up to 100 received messages in one durable command. Each is settled on its own: `results` says, in request order, `acked`, `not_found` (no longer in the queue) or `stale_receipt` (received again since). Needs `consume`. 404: the name does not exist. 403: it exists and you lack the permission (names are global and not secret). Admins act as owners.",
-    responses((status = 200, body = AckedBatch), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+    responses((status = 200, body = AckedBatch), (status = 202, description = "accepted; poll Location"), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
         (status = 422, body = ProblemBody)))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn ack_batch(
@@ -354,42 +501,52 @@ pub async fn ack_batch(
     req: HttpRequest,
     Auth(caller): Auth,
     path: web::Path<String>,
-    body: Json<AckBatchBody>,
+    b: Result<Json<AckBatchBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let cmd = AckBatch {
-        by: by(caller),
-        queue: name(path),
-        acks: body.into_inner().acks,
-    };
-    command(&ctx, &req, caller.user_id, cmd, StatusCode::OK).await
+    let queue = name(path);
+    let target = Target::queue(&queue, Need::Consume, "ack messages of");
+    access_first(&ctx, &req, caller, target, async {
+        let cmd = AckBatch {
+            by: by(caller),
+            queue: queue.clone(),
+            acks: body(b)?.acks,
+        };
+        command(&ctx, &req, caller.user_id, cmd, StatusCode::OK).await
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/queues/{name}/messages/{id}/nack", tag = "queues", security(("bearer" = [])),
     params(("name" = String, Path), ("id" = Uuid, Path)),
     request_body = NackBody,
     description = "Gives a received message back: `requeue: true` makes it waiting again after `delay_s` (its delivery count stays), `false` moves it to the dead letters (reason `rejected`). Receipt rules as for ack. Needs `consume`.",
-    responses((status = 200, body = Settled), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+    responses((status = 200, body = Settled), (status = 202, description = "accepted; poll Location"), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
         (status = 409, body = ProblemBody, description = "stale receipt"), (status = 422, body = ProblemBody)))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn nack(
     ctx: web::Data<NodeCtx>,
     req: HttpRequest,
     Auth(caller): Auth,
-    path: web::Path<(String, Uuid)>,
-    body: Json<NackBody>,
+    path: web::Path<(String, String)>,
+    b: Result<Json<NackBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let (queue, id) = path.into_inner();
-    let b = body.into_inner();
-    let cmd = Nack {
-        by: by(caller),
-        queue,
-        id,
-        receipt: b.receipt,
-        requeue: b.requeue,
-        delay_s: b.delay_s,
-    };
-    let opts = exec_options(&ctx, &req, Some(caller.user_id))?;
-    respond(edge::settle(&ctx.mom, &cmd, opts).await, StatusCode::OK)
+    let target = Target::queue(&queue, Need::Consume, "nack messages of");
+    access_first(&ctx, &req, caller, target, async {
+        let id = path_id(&id)?;
+        let b = body(b)?;
+        let cmd = Nack {
+            by: by(caller),
+            queue: queue.clone(),
+            id,
+            receipt: b.receipt,
+            requeue: b.requeue,
+            delay_s: b.delay_s,
+        };
+        let opts = exec_options(&ctx, &req, Some(caller.user_id))?;
+        respond(edge::settle(&ctx.mom, &cmd, opts).await, StatusCode::OK)
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/queues/{name}/dead-letters", tag = "queues", security(("bearer" = [])),
@@ -402,41 +559,49 @@ pub async fn dead_letters(
     req: HttpRequest,
     Auth(caller): Auth,
     path: web::Path<String>,
-    q: web::Query<PageQuery>,
+    q: Result<web::Query<PageQuery>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = ListDeadLetters {
-        by: by(caller),
-        queue: name(path),
-        page: q.page()?,
-    };
-    Ok(HttpResponse::Ok().json(ctx.mom.ask(&q, wait_budget(&ctx, &req)).await?))
+    let queue = name(path);
+    let target = Target::queue(&queue, Need::Consume, "read the dead letters of");
+    access_first(&ctx, &req, caller, target, async {
+        let q = ListDeadLetters {
+            by: by(caller),
+            queue: queue.clone(),
+            page: extracted(q)?.page()?,
+        };
+        Ok(HttpResponse::Ok().json(ctx.mom.ask(&q, wait_budget(&ctx, &req)).await?))
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/queues/{name}/dead-letters/{id}/redrive", tag = "queues", security(("bearer" = [])),
     params(("name" = String, Path), ("id" = Uuid, Path)),
     description = "Puts a dead letter back at the tail of its queue (delivery count 0, a fresh TTL, same id). Needs `consume`. 404 if it is not a dead letter of this queue.",
-    responses((status = 200, body = Settled), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]
+    responses((status = 200, body = Settled), (status = 202, description = "accepted; poll Location"), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn redrive(
     ctx: web::Data<NodeCtx>,
     req: HttpRequest,
     Auth(caller): Auth,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (queue, id) = path.into_inner();
-    let cmd = Redrive {
-        by: by(caller),
-        queue,
-        id,
-    };
-    let opts = exec_options(&ctx, &req, Some(caller.user_id))?;
-    respond(edge::settle(&ctx.mom, &cmd, opts).await, StatusCode::OK)
+    let target = Target::queue(&queue, Need::Consume, "redrive dead letters of");
+    access_first(&ctx, &req, caller, target, async {
+        let cmd = Redrive {
+            by: by(caller),
+            queue: queue.clone(),
+            id: path_id(&id)?,
+        };
+        let opts = exec_options(&ctx, &req, Some(caller.user_id))?;
+        respond(edge::settle(&ctx.mom, &cmd, opts).await, StatusCode::OK)
+    })
+    .await
 }
 
 // ---- topics ----------------------------------------------------------------------
 
 #[utoipa::path(post, path = "/api/v1/topics", tag = "topics", security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
     request_body = CreateTopicBody,
     description = "Creates a topic you own.",
     responses((status = 201, body = TopicView), (status = 202, description = "accepted; poll Location"),
@@ -492,9 +657,9 @@ pub async fn get_topic(
 }
 
 #[utoipa::path(delete, path = "/api/v1/topics/{name}", tag = "topics", security(("bearer" = [])),
-    params(("name" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
+    params(("name" = String, Path)),
     description = "Deletes a topic with its grants and subscriptions (the bound queues and their messages stay). Owner only. 404: the name does not exist. 403: it exists and you lack the permission (names are global and not secret). Admins act as owners.",
-    responses((status = 200, body = TopicView, description = "the deleted topic, as it was"),
+    responses((status = 200, body = TopicView, description = "the deleted topic, as it was"), (status = 202, description = "accepted; poll Location"),
         (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn delete_topic(
@@ -503,31 +668,36 @@ pub async fn delete_topic(
     Auth(caller): Auth,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let cmd = DeleteTopic {
-        by: by(caller),
-        name: name(path),
-    };
-    command(&ctx, &req, caller.user_id, cmd, StatusCode::OK).await
+    let topic = name(path);
+    let target = Target::topic(&topic, Need::Owner, "delete");
+    access_first(&ctx, &req, caller, target, async {
+        let cmd = DeleteTopic {
+            by: by(caller),
+            name: topic.clone(),
+        };
+        command(&ctx, &req, caller.user_id, cmd, StatusCode::OK).await
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/topics/{name}/grants", tag = "topics", security(("bearer" = [])),
-    params(("name" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
+    params(("name" = String, Path)),
     request_body = GrantBody,
     description = "Sets what another user may do on the topic: `publish`, `consume` (bind queues to it). Replaces their grant; `[]` revokes. Owner only. 404: the name does not exist. 403: it exists and you lack the permission (names are global and not secret). Admins act as owners.",
-    responses((status = 200, body = GrantView), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]
+    responses((status = 200, body = GrantView), (status = 202, description = "accepted; poll Location"), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn grant_topic(
     ctx: web::Data<NodeCtx>,
     req: HttpRequest,
     Auth(caller): Auth,
     path: web::Path<String>,
-    body: Json<GrantBody>,
+    body: Result<Json<GrantBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    grant(ctx, req, caller, On::Topic, name(path), body.into_inner()).await
+    grant(&ctx, &req, caller, On::Topic, name(path), body).await
 }
 
 #[utoipa::path(post, path = "/api/v1/topics/{name}/messages", tag = "topics", security(("bearer" = [])),
-    params(("name" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
+    params(("name" = String, Path)),
     request_body = PublishTopicBody,
     description = "Publishes to a topic: one copy goes, in the same durable transaction, into every bound queue with a matching pattern (a queue gets one copy however many of its patterns match). 201 after fsync, also when no queue matched (`routed: 0`). Needs `publish` on the topic. 404: the name does not exist. 403: it exists and you lack the permission (names are global and not secret). Admins act as owners.",
     responses((status = 201, body = TopicPublishedView), (status = 202, description = "accepted (durable); poll Location"),
@@ -539,34 +709,39 @@ pub async fn publish_topic(
     req: HttpRequest,
     Auth(caller): Auth,
     path: web::Path<String>,
-    body: Json<PublishTopicBody>,
+    b: Result<Json<PublishTopicBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
-    let cmd = PublishTopic {
-        by: by(caller),
-        topic: name(path),
-        routing_key: b.routing_key,
-        body: b.body,
-        headers: b.headers,
-    };
-    let opts = exec_options(&ctx, &req, Some(caller.user_id))?;
-    let res = edge::publish_topic(&ctx.mom, &cmd, opts)
-        .await
-        .map(|e| match e {
-            Executed::Done(p) => Executed::Done(TopicPublishedView {
-                id: p.id,
-                routed: p.queues.len(),
-            }),
-            Executed::Accepted(id) => Executed::Accepted(id),
-        });
-    respond(res, StatusCode::CREATED)
+    let topic = name(path);
+    let target = Target::topic(&topic, Need::Publish, "publish to");
+    access_first(&ctx, &req, caller, target, async {
+        let b = body(b)?;
+        let cmd = PublishTopic {
+            by: by(caller),
+            topic: topic.clone(),
+            routing_key: b.routing_key,
+            body: b.body,
+            headers: b.headers,
+        };
+        let opts = exec_options(&ctx, &req, Some(caller.user_id))?;
+        let res = edge::publish_topic(&ctx.mom, &cmd, opts)
+            .await
+            .map(|e| match e {
+                Executed::Done(p) => Executed::Done(TopicPublishedView {
+                    id: p.id,
+                    routed: p.queues.len(),
+                }),
+                Executed::Accepted(id) => Executed::Accepted(id),
+            });
+        respond(res, StatusCode::CREATED)
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/topics/{name}/subscriptions", tag = "topics", security(("bearer" = [])),
-    params(("name" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
+    params(("name" = String, Path)),
     request_body = BindBody,
     description = "Binds a queue to the topic with a pattern. Needs `consume` on the topic and `publish` on the queue. 409 if that queue is already bound with that pattern. 404: the name does not exist. 403: it exists and you lack the permission (names are global and not secret). Admins act as owners.",
-    responses((status = 201, body = SubscriptionView), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+    responses((status = 201, body = SubscriptionView), (status = 202, description = "accepted; poll Location"), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
         (status = 409, body = ProblemBody), (status = 422, body = ProblemBody)))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn bind(
@@ -574,22 +749,27 @@ pub async fn bind(
     req: HttpRequest,
     Auth(caller): Auth,
     path: web::Path<String>,
-    body: Json<BindBody>,
+    b: Result<Json<BindBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
-    let cmd = Bind {
-        by: by(caller),
-        topic: name(path),
-        queue: b.queue,
-        pattern: b.pattern,
-    };
-    command(&ctx, &req, caller.user_id, cmd, StatusCode::CREATED).await
+    let topic = name(path);
+    let target = Target::topic(&topic, Need::Consume, "subscribe to");
+    access_first(&ctx, &req, caller, target, async {
+        let b = body(b)?;
+        let cmd = Bind {
+            by: by(caller),
+            topic: topic.clone(),
+            queue: b.queue,
+            pattern: b.pattern,
+        };
+        command(&ctx, &req, caller.user_id, cmd, StatusCode::CREATED).await
+    })
+    .await
 }
 
 #[utoipa::path(delete, path = "/api/v1/topics/{name}/subscriptions/{id}", tag = "topics", security(("bearer" = [])),
     params(("name" = String, Path), ("id" = Uuid, Path)),
     description = "Removes a subscription: the topic's owner, the queue's owner, or whoever bound it.",
-    responses((status = 200, body = SubscriptionView), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]
+    responses((status = 200, body = SubscriptionView), (status = 202, description = "accepted; poll Location"), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn unbind(
     ctx: web::Data<NodeCtx>,

@@ -27,8 +27,22 @@ use crate::{
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
+    /// Trimmed and lower-cased; at most 254 bytes, at most 64 before the `@`.
+    #[schema(
+        max_length = 254,
+        pattern = "^[^@\\s\\x00-\\x1f\\x7f-\\x9f]{1,64}@[^@\\s\\x00-\\x1f\\x7f-\\x9f]+$",
+        example = "ann@example.com"
+    )]
     pub email: String,
+    /// 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
+    /// 1 to 200 characters, not blank, no control characters (trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: String,
 }
 
@@ -49,7 +63,15 @@ pub struct LoginBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeBody {
+    /// 1 to 200 characters, not blank, no control characters (trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: Option<String>,
+    /// 8 to 256 characters; revokes nothing by itself, but the old password stops working.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
 }
 
@@ -109,7 +131,8 @@ pub async fn login(
 }
 
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 401, body = ProblemBody)))]
+    responses((status = 200, body = UserView), (status = 401, body = ProblemBody),
+        (status = 404, body = ProblemBody, description = "your account no longer exists")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn me(
     ctx: web::Data<NodeCtx>,
@@ -130,7 +153,8 @@ pub async fn me(
 }
 
 #[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])), request_body = UpdateMeBody,
-    responses((status = 200, body = UserView), (status = 422, body = ProblemBody)))]
+    responses((status = 200, body = UserView), (status = 202, description = "accepted; poll Location"), (status = 422, body = ProblemBody),
+        (status = 404, body = ProblemBody, description = "your account no longer exists")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn update_me(
     ctx: web::Data<NodeCtx>,
@@ -157,7 +181,8 @@ pub async fn update_me(
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = UserView, description = "the deleted account")))]
+    responses((status = 200, body = UserView, description = "the deleted account"), (status = 202, description = "accepted; poll Location"),
+        (status = 404, body = ProblemBody, description = "your account no longer exists")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn delete_me(
     ctx: web::Data<NodeCtx>,

@@ -19,16 +19,24 @@ use crate::{
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DepositBody {
+    /// 1 to 100 000 000 (one million dollars).
+    #[schema(minimum = 1, maximum = 100000000)]
     pub amount_cents: i64,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferBody {
-    /// Exactly one of `to_email` and `to_user_id`.
+    /// Exactly one of `to_email` and `to_user_id` (not yourself; 404 if
+    /// no account has it).
+    #[schema(example = "bob@example.com")]
     pub to_email: Option<String>,
     pub to_user_id: Option<Uuid>,
+    /// 1 to 100 000 000; never more than your balance (409).
+    #[schema(minimum = 1, maximum = 100000000)]
     pub amount_cents: i64,
+    /// At most 500 characters.
+    #[schema(max_length = 500)]
     pub note: Option<String>,
 }
 
@@ -44,7 +52,8 @@ pub fn recipient(to_email: Option<String>, to_user_id: Option<Uuid>) -> Result<R
 }
 
 #[utoipa::path(get, path = "/api/v1/wallet", tag = "wallets", security(("bearer" = [])),
-    responses((status = 200, body = WalletView), (status = 401, body = ProblemBody)))]
+    responses((status = 200, body = WalletView), (status = 401, body = ProblemBody),
+        (status = 404, body = ProblemBody, description = "your wallet is closed (the account was deleted)")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn wallet(
     ctx: web::Data<NodeCtx>,
@@ -64,8 +73,9 @@ pub async fn wallet(
 }
 
 #[utoipa::path(post, path = "/api/v1/wallet/deposit", tag = "wallets", security(("bearer" = [])),
-    request_body = DepositBody, params(("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
-    responses((status = 200, body = WalletView), (status = 202, description = "accepted; poll Location"), (status = 422, body = ProblemBody)))]
+    request_body = DepositBody,
+    responses((status = 200, body = WalletView), (status = 202, description = "accepted; poll Location"), (status = 422, body = ProblemBody),
+        (status = 404, body = ProblemBody, description = "your wallet is closed (the account was deleted)")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn deposit(
     ctx: web::Data<NodeCtx>,
@@ -81,8 +91,7 @@ pub async fn deposit(
 }
 
 #[utoipa::path(post, path = "/api/v1/transfers", tag = "wallets", security(("bearer" = [])),
-    request_body = TransferBody, params(("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key"),
-        ("Prefer" = Option<String>, Header, description = "wait=N seconds before answering 202")),
+    request_body = TransferBody,
     responses((status = 201, body = TransferView), (status = 202, description = "accepted; poll Location"),
         (status = 404, body = ProblemBody, description = "unknown recipient"), (status = 409, body = ProblemBody, description = "insufficient funds")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]

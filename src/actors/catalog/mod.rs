@@ -3,7 +3,8 @@
 //! start ([`seed_demo`]).
 //!
 //! Rules (checked before a command is journaled, and again when applied):
-//! - `sku`: 1 to 64 characters of `A-Z a-z 0-9 - _ .`; the id, never changes.
+//! - `sku`: 1 to 64 characters of `A-Z a-z 0-9 - _ .` (not `.` or `..`,
+//!   which no URL can address); the id, never changes.
 //! - `title`: 1 to 200 characters; `author`: at most 200 (blank means none);
 //!   `category`: 1 to 50 characters (filtered exactly); `description`: at
 //!   most 4000 (blank means none). No control characters (the description may
@@ -13,7 +14,8 @@
 //!   through `catalog.product.created`.
 //!
 //! Search (`q`) is a case-insensitive substring match over title and author;
-//! lists are ordered by sku.
+//! lists are ordered by sku. A `q` or `category` holding a control
+//! character (NUL included) is refused with 422.
 mod store;
 
 use std::time::Duration;
@@ -31,6 +33,8 @@ pub use store::CatalogStore;
 
 pub const CURRENCY: &str = "USD";
 pub const MAX_SKU: usize = 64;
+/// [`valid_sku`] as a regular expression, for the OpenAPI document.
+pub const SKU_PATTERN: &str = r"^(?!\.{1,2}$)[A-Za-z0-9._-]{1,64}$";
 pub const MAX_TITLE: usize = 200;
 pub const MAX_AUTHOR: usize = 200;
 pub const MAX_CATEGORY: usize = 50;
@@ -82,10 +86,15 @@ impl From<CatalogError> for Failure {
     }
 }
 
-/// Is `sku` well formed (1 to 64 characters of `A-Za-z0-9-_.`)?
+/// Is `sku` well formed (1 to 64 characters of `A-Za-z0-9-_.`, not `.` or
+/// `..`)?
 pub fn valid_sku(sku: &str) -> bool {
     !sku.is_empty()
         && sku.len() <= MAX_SKU
+        // Clients resolve these path segments away: `/products/..` could
+        // never be addressed.
+        && sku != "."
+        && sku != ".."
         && sku
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
@@ -96,7 +105,7 @@ fn check_sku(sku: &str) -> Result<(), Problem> {
         Ok(())
     } else {
         Err(CatalogError::Invalid(format!(
-            "sku must be 1 to {MAX_SKU} characters of A-Z, a-z, 0-9, '-', '_' and '.'"
+            "sku must be 1 to {MAX_SKU} characters of A-Z, a-z, 0-9, '-', '_' and '.' (not \".\" or \"..\")"
         ))
         .into())
     }
@@ -240,6 +249,17 @@ impl Query for ListProducts {
     const KIND: &'static str = "list_products";
     type Reply = Paged<Product>;
     fn validate(&self) -> Result<(), Problem> {
+        // No stored title, author or category holds a control character, so
+        // such a search could only match nothing — and SQLite's LIKE stops
+        // at a NUL, so `%00` would match everything. Refuse it instead.
+        for (field, v) in [("q", &self.q), ("category", &self.category)] {
+            if v.as_ref().is_some_and(|v| v.chars().any(char::is_control)) {
+                return Err(CatalogError::Invalid(format!(
+                    "{field} must not contain control characters"
+                ))
+                .into());
+            }
+        }
         if self
             .q
             .as_ref()
@@ -569,6 +589,8 @@ mod tests {
         assert!(!valid_sku(""));
         assert!(!valid_sku("has space"));
         assert!(!valid_sku("é"));
+        assert!(!valid_sku(".") && !valid_sku(".."));
+        assert!(valid_sku("..."));
         assert!(!valid_sku(&"x".repeat(65)));
         assert!(valid_sku(&"x".repeat(64)));
     }

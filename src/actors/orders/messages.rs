@@ -59,6 +59,8 @@ pub struct OrderLine {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+/// Every field: 1 to 200 characters once trimmed (`line2` may be blank),
+/// no control characters (422 otherwise).
 pub struct Address {
     pub name: String,
     pub line1: String,

@@ -40,7 +40,10 @@ use crate::{
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemRequest {
+    /// A catalog sku (404 if none has it).
     pub sku: String,
+    /// 1 to 1000.
+    #[schema(minimum = 1, maximum = 1000)]
     pub quantity: i64,
 }
 
@@ -49,9 +52,14 @@ pub struct ItemRequest {
 #[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardInput {
+    /// 12 to 19 digits passing the Luhn check; spaces and dashes are ignored.
+    #[schema(pattern = "^[ -]*(?:[0-9][ -]*){12,19}$")]
     pub number: String,
-    /// MM/YY
+    /// MM/YY, not past.
+    #[schema(pattern = "^[0-9]{2}/[0-9]{2}$")]
     pub expiry: String,
+    /// 3 or 4 digits.
+    #[schema(pattern = "^[0-9]{3,4}$")]
     pub cvv: String,
 }
 
@@ -64,7 +72,8 @@ impl std::fmt::Debug for CardInput {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentInput {
-    /// "card" or "wallet"
+    /// "card" (with `card`) or "wallet" (without).
+    #[schema(pattern = "^(card|wallet)$")]
     pub method: String,
     pub card: Option<CardInput>,
 }
@@ -73,7 +82,9 @@ pub struct PaymentInput {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceRequest {
-    /// Defaults to the caller's cart.
+    /// Defaults to the caller's cart. 1 to 100 lines (the same sku twice
+    /// is one line).
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Option<Vec<ItemRequest>>,
     pub payment: PaymentInput,
     pub shipping_address: Address,

@@ -10,6 +10,9 @@
 //!   not fsyncs.
 //! - [`publish`], [`publish_topic`], [`settle`] wake the long polls of the
 //!   queues they fed, once their command is done (after the commit).
+//! - [`access_first`] keeps the authorization rule ahead of the content's:
+//!   a request refused for its body or parameters (400/413/422) on a queue
+//!   or topic the caller may not use answers that (404/403) instead.
 //! - Per-queue publish/deliver counters are bumped here, once per answered
 //!   command; the gauges are read at scrape ([`refresh_metrics`]).
 use std::{
@@ -21,10 +24,13 @@ use std::{
 use tokio::{sync::Notify, time::Instant};
 
 use super::{
-    AllCounts, DeleteQueue, Head, Nack, Peek, Publish, PublishTopic, QueueView, Receive, Received,
-    Redrive, Settled, TopicPublished, MAX_WAIT_S,
+    AllCounts, CheckAccess, DeleteQueue, Head, Nack, Peek, Publish, PublishTopic, QueueView,
+    Receive, Received, Redrive, Settled, TopicPublished, MAX_WAIT_S,
 };
-use crate::mom::{Command, ExecOptions, Executed, Mom, MomError};
+use crate::{
+    mom::{Command, ExecOptions, Executed, Mom, MomError},
+    problem::{Problem, ProblemKind},
+};
 
 /// How often a long poll looks again without being woken: covers what
 /// wakes nobody (a publish answered 202 that finishes later, a replay
@@ -204,6 +210,35 @@ pub async fn receive(
             }
             None => tokio::time::sleep_until(until).await,
         }
+    }
+}
+
+/// What to answer for a request refused for its content (`refused`: 400,
+/// 413 or 422) on the queue or topic `check` names: the 404 or 403 the
+/// caller would get with a valid request, if any, so that a caller who may
+/// not use it at all hears that first; else `refused`. Only refused
+/// requests pay for this look.
+pub async fn access_first(
+    mom: &Mom,
+    check: &CheckAccess,
+    wait: Duration,
+    refused: Problem,
+) -> Problem {
+    if !matches!(
+        refused.kind,
+        ProblemKind::BadRequest | ProblemKind::TooLarge | ProblemKind::Unprocessable
+    ) {
+        return refused;
+    }
+    match mom.ask(check, wait.max(PEEK_BUDGET)).await {
+        Err(MomError::Rejected(p))
+            if matches!(p.kind, ProblemKind::NotFound | ProblemKind::Forbidden) =>
+        {
+            p
+        }
+        // Allowed (or the look failed, or the name itself is invalid): the
+        // content's problem stands.
+        _ => refused,
     }
 }
 

@@ -47,7 +47,10 @@
 //! email). Any grant lets you inspect (GET). Deleting and granting are the
 //! owner's. On a queue, `consume` covers receive, ack, nack, the dead
 //! letters and redrive; on a topic, `consume` lets you bind (subscribe)
-//! queues you may publish to. Admins act as owners everywhere.
+//! queues you may publish to. Admins act as owners everywhere. The rule
+//! answers before the request's content does: [`edge::access_first`] turns
+//! a 400/413/422 into the 404/403 of [`CheckAccess`] for a caller who may
+//! not use the queue or topic.
 mod store;
 
 pub mod edge;
@@ -73,6 +76,8 @@ pub use store::Counts;
 use store::{DeadRow, GrantRow, MessageRow, NewMessage, QueueRow, QueueStore, SubscriptionRow};
 
 pub const MAX_NAME: usize = 64;
+/// [`check_name`] as a regular expression, for the OpenAPI document.
+pub const NAME_PATTERN: &str = r"^(?!\.{1,2}$)[A-Za-z0-9._-]{1,64}$";
 /// Largest message body: 256 KiB.
 pub const MAX_BODY: usize = 256 * 1024;
 pub const MAX_HEADERS: usize = 32;
@@ -103,7 +108,7 @@ const SCAN_BUDGET: usize = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    #[error("{what} name must be 1 to {MAX_NAME} characters from A-Z a-z 0-9 . _ -")]
+    #[error("{what} name must be 1 to {MAX_NAME} characters from A-Z a-z 0-9 . _ - (and not `.` or `..`, which no URL can address)")]
     InvalidName { what: &'static str },
     #[error("body is {0} bytes; the limit is {MAX_BODY} (256 KiB)")]
     BodyTooLarge(usize),
@@ -165,9 +170,13 @@ impl From<QueueError> for Failure {
 
 // ---- rules -------------------------------------------------------------------
 
-/// A queue or topic name: 1–64 of `[A-Za-z0-9._-]`.
+/// A queue or topic name: 1–64 of `[A-Za-z0-9._-]`, but not `.` or `..`:
+/// clients resolve those path segments away (`/queues/..` becomes `/`), so
+/// such a queue could never be addressed. [`NAME_PATTERN`] says the same.
 pub fn check_name(what: &'static str, name: &str) -> Result<(), QueueError> {
     let ok = (1..=MAX_NAME).contains(&name.len())
+        && name != "."
+        && name != ".."
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
@@ -696,6 +705,8 @@ impl Command for Ack {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct AckItem {
     pub id: Uuid,
+    /// 1 to 128 visible ASCII characters.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]{1,128}$")]
     pub receipt: String,
 }
 
@@ -933,6 +944,41 @@ impl Query for ListTopics {
     const DESTINATION: &'static str = Queues::NAME;
     const KIND: &'static str = "topic.list";
     type Reply = Paged<TopicView>;
+}
+
+/// What an operation needs on a queue or topic (see [`CheckAccess`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Need {
+    /// Any grant: may see it.
+    Inspect,
+    Publish,
+    Consume,
+    /// Delete, grant: the owner's.
+    Owner,
+}
+
+/// Whether `by` may do what `need` says on a queue or topic: `()`, or the
+/// 404 (it does not exist) / 403 (you lack the permission) the operation
+/// itself would answer, with the same detail (`action` words it, e.g.
+/// "publish to"). The edges ask it before refusing a request for its
+/// content (400/413/422), so that a caller who may not use a queue at all
+/// hears that first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckAccess {
+    pub by: By,
+    pub on: On,
+    pub name: String,
+    pub need: Need,
+    pub action: String,
+}
+impl Query for CheckAccess {
+    const DESTINATION: &'static str = Queues::NAME;
+    const KIND: &'static str = "access.check";
+    type Reply = ();
+    fn validate(&self) -> Result<(), Problem> {
+        Ok(check_name(self.on.as_str(), &self.name)?)
+    }
 }
 
 /// Every queue's counts, for `/metrics` (no route serves it).
@@ -1529,6 +1575,25 @@ impl Service for Queues {
                     page_size: q.page.page_size,
                     total: total as u64,
                 })
+            }
+            CheckAccess::KIND => {
+                let q: CheckAccess = msg.decode()?;
+                let owner_id = match q.on {
+                    On::Queue => load_queue(store, &q.name)?.owner_id,
+                    On::Topic => load_topic(store, &q.name)?.owner_id,
+                };
+                let access = Access::of(store, q.on, &q.name, &owner_id, q.by)?;
+                match q.need {
+                    Need::Inspect => access.require(None, q.on, &q.name, &q.action)?,
+                    Need::Publish => {
+                        access.require(Some(Permission::Publish), q.on, &q.name, &q.action)?
+                    }
+                    Need::Consume => {
+                        access.require(Some(Permission::Consume), q.on, &q.name, &q.action)?
+                    }
+                    Need::Owner => access.require_owner(q.on, &q.name, &q.action)?,
+                }
+                Effects::reply(&())
             }
             AllCounts::KIND => {
                 let all = store.all_counts(now)?;

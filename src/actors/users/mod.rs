@@ -207,19 +207,26 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+/// Longest email address, in bytes (RFC 5321's path limit less the brackets).
+pub const MAX_EMAIL: usize = 254;
+/// Longest local part (before the `@`), in bytes (RFC 5321, 4.5.3.1.1).
+pub const MAX_EMAIL_LOCAL: usize = 64;
+
 pub fn validate_email(email: &str) -> Result<(), Problem> {
-    let ok = email.len() <= 254
+    let ok = email.len() <= MAX_EMAIL
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+            (1..=MAX_EMAIL_LOCAL).contains(&local.len())
+                && !domain.is_empty()
+                && !domain.contains('@')
         });
     if ok {
         Ok(())
     } else {
-        Err(
-            UserError::Invalid("email must look like name@domain (at most 254 characters)".into())
-                .into(),
-        )
+        Err(UserError::Invalid(format!(
+            "email must look like name@domain: at most {MAX_EMAIL} bytes, at most {MAX_EMAIL_LOCAL} before the @"
+        ))
+        .into())
     }
 }
 
