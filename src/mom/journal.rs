@@ -116,6 +116,16 @@ impl EnvelopeRow {
     }
 }
 
+/// One destination's backlog on disk: how many envelopes are pending and
+/// the oldest few (for `/admin/actors`, to say what is stuck).
+#[derive(Debug, Clone)]
+pub struct Backlog {
+    pub destination: String,
+    pub count: i64,
+    /// Oldest first.
+    pub oldest: Vec<EnvelopeRow>,
+}
+
 enum Op {
     Append(
         Vec<NewEnvelope>,
@@ -136,6 +146,9 @@ enum Op {
         oneshot::Sender<Result<Option<Envelope>, JournalError>>,
     ),
     Prune(i64, oneshot::Sender<Result<usize, JournalError>>),
+    /// Writes nothing; answered once every write requested before it has
+    /// committed (or failed).
+    Settled(oneshot::Sender<Result<(), JournalError>>),
 }
 
 enum OpResult {
@@ -144,6 +157,7 @@ enum OpResult {
     Fail(Failed),
     Retry(Option<Envelope>),
     Prune(usize),
+    Settled,
 }
 
 /// Handle to the journal; cheap to clone.
@@ -218,6 +232,15 @@ impl Journal {
         self.call(|r| Op::Prune(before_ms, r)).await
     }
 
+    /// Resolves once every write requested before this call has committed
+    /// or failed. The writer answers requests in the order they were sent,
+    /// each after its group's commit, so a read made after this sees every
+    /// earlier write that succeeded — even one whose requester has gone
+    /// (a post office that died with a completion on its way to disk).
+    pub async fn settled(&self) -> Result<(), JournalError> {
+        self.call(Op::Settled).await
+    }
+
     /// Every pending envelope in journal order (blocking).
     pub fn load_pending(&self) -> Result<Vec<EnvelopeRow>, JournalError> {
         let mut c = self.reads.get()?;
@@ -225,6 +248,32 @@ impl Journal {
             .filter(envelopes::status.eq("pending"))
             .order(envelopes::seq.asc())
             .load(&mut c)?)
+    }
+
+    /// Per destination with pending envelopes: their count and the oldest
+    /// `per` of them (blocking).
+    pub fn backlogs(&self, per: i64) -> Result<Vec<Backlog>, JournalError> {
+        let mut c = self.reads.get()?;
+        let counts: Vec<(String, i64)> = envelopes::table
+            .filter(envelopes::status.eq("pending"))
+            .group_by(envelopes::destination)
+            .select((envelopes::destination, diesel::dsl::count_star()))
+            .load(&mut c)?;
+        let mut out = Vec::with_capacity(counts.len());
+        for (destination, count) in counts {
+            let oldest = envelopes::table
+                .filter(envelopes::status.eq("pending"))
+                .filter(envelopes::destination.eq(&destination))
+                .order(envelopes::seq.asc())
+                .limit(per)
+                .load(&mut c)?;
+            out.push(Backlog {
+                destination,
+                count,
+                oldest,
+            });
+        }
+        Ok(out)
     }
 
     /// One envelope by id (blocking).
@@ -316,6 +365,8 @@ fn answer(op: Op, res: Result<OpResult, JournalError>) {
         (Op::Fail { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
         (Op::Retry(_, r), Err(e)) => drop(r.send(Err(e))),
         (Op::Prune(_, r), Err(e)) => drop(r.send(Err(e))),
+        // Nothing of a failed group was written: there is nothing to wait for.
+        (Op::Settled(r), _) => drop(r.send(Ok(()))),
         _ => unreachable!("journal answered an op with another op's result"),
     }
 }
@@ -421,6 +472,7 @@ fn apply(c: &mut SqliteConnection, op: &Op) -> QueryResult<OpResult> {
             }
             OpResult::Retry(envelope.map(|e| Envelope { attempts: 0, ..e }))
         }
+        Op::Settled(_) => OpResult::Settled,
         Op::Prune(before, _) => OpResult::Prune(
             diesel::delete(
                 envelopes::table

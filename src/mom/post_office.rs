@@ -164,18 +164,22 @@ impl PostOffice {
                 }
                 tokio::time::sleep(d).await;
             }
+            // The previous incarnation died with its futures, and with them
+            // any write it had sent to the journal but not yet seen commit: a
+            // completion (and the events and saga steps it derives), an
+            // append, a failure. Read after those writes land, or what they
+            // wrote would sit pending on disk with nobody to route it.
             let journal = core.journal.clone();
-            tokio::task::spawn_blocking(move || journal.load_pending()).await
+            journal.settled().await.map_err(|e| e.to_string())?;
+            tokio::task::spawn_blocking(move || journal.load_pending())
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
         };
         ctx.wait(wait.into_actor(self).map(|res, act, ctx| {
             let rows = match res {
-                Ok(Ok(rows)) => rows,
-                other => {
-                    let why = match other {
-                        Ok(Err(e)) => e.to_string(),
-                        Err(e) => e.to_string(),
-                        Ok(Ok(_)) => unreachable!(),
-                    };
+                Ok(rows) => rows,
+                Err(why) => {
                     tracing::error!(error = %why, "post office could not load the journal");
                     act.slot().stats.record_failure(&why);
                     ctx.stop();
@@ -201,7 +205,14 @@ impl PostOffice {
             }
             tracing::info!(pending = n, "post office loaded the journal; replaying");
             act.ready = true;
-            act.slot().stats.set_state(ActorState::Running);
+            act.slot().mark_running(act.epoch);
+            // Depths set by the previous incarnation are stale: a
+            // destination with nothing left on disk would show its old
+            // backlog forever.
+            for slot in act.core.registry.all() {
+                let depth = act.dests.get(slot.stats.name).map_or(0, Dest::depth);
+                slot.stats.set_pending(depth);
+            }
             let names: Vec<String> = act.dests.keys().cloned().collect();
             for name in names {
                 act.pump(&name, ctx);
@@ -344,12 +355,18 @@ impl PostOffice {
             Ok(derived) => {
                 let mut touched = Vec::new();
                 for ((env, reply), made) in replies.into_iter().zip(derived) {
-                    let Some(made) = made else { continue };
-                    if let Some(slot) = act.core.registry.get(&env.destination) {
-                        slot.stats.add_processed(1);
-                    }
-                    for d in made {
-                        touched.push(act.enqueue(d));
+                    // `None`: already marked done, by a completion whose
+                    // answer died with an earlier incarnation. Its derived
+                    // envelopes were written then (and loaded since); its
+                    // waiters were never told, and the inbox replayed the
+                    // same reply: tell them now.
+                    if let Some(made) = made {
+                        if let Some(slot) = act.core.registry.get(&env.destination) {
+                            slot.stats.add_processed(1);
+                        }
+                        for d in made {
+                            touched.push(act.enqueue(d));
+                        }
                     }
                     act.core.waiters.notify(env.id, OpStatus::Done(reply));
                 }

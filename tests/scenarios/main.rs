@@ -4,6 +4,7 @@
 //! applied twice.
 mod bad_input;
 mod catalog;
+mod chaos;
 mod client;
 mod commerce;
 mod crash;
