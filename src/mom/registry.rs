@@ -148,3 +148,67 @@ impl Registry {
         Some(generation)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{actors::supervision::ActorState, mom::post_office::BatchReport};
+
+    /// Stands in for an incarnation: only its address matters here.
+    struct Nobody;
+    impl Actor for Nobody {
+        type Context = Context<Self>;
+    }
+    impl Handler<Deliver> for Nobody {
+        type Result = MessageResult<Deliver>;
+        fn handle(&mut self, _: Deliver, _: &mut Context<Self>) -> Self::Result {
+            MessageResult(BatchReport::default())
+        }
+    }
+    impl Handler<Ask> for Nobody {
+        type Result = Result<serde_json::Value, crate::problem::Problem>;
+        fn handle(&mut self, _: Ask, _: &mut Context<Self>) -> Self::Result {
+            Ok(serde_json::Value::Null)
+        }
+    }
+
+    /// The race behind a stuck actor: a kill landing while the actor
+    /// restarts. Whichever comes first, the kill never strands a running
+    /// incarnation without its link, and an incarnation that started
+    /// before the kill never links after it.
+    #[actix::test]
+    async fn a_kill_and_a_registration_never_leave_a_live_actor_unlinked() {
+        let registry = Registry::default();
+        let addr = Nobody.start();
+        let register = |epoch| {
+            registry.register(
+                "svc",
+                epoch,
+                addr.clone().recipient(),
+                addr.clone().recipient(),
+            )
+        };
+        let slot = registry.slot("svc");
+        let first = register(0).expect("no kill yet");
+        assert_eq!(slot.stats.state(), ActorState::Running);
+
+        // The kill drops the link and marks it down.
+        let epoch = slot.kill();
+        assert!(slot.link().is_none());
+        assert_eq!(slot.stats.state(), ActorState::Down);
+        // An incarnation that started before it does not link (its Stop is
+        // on the way) ...
+        assert_eq!(register(epoch - 1), None);
+        assert!(slot.link().is_none());
+        assert!(!slot.mark_running(epoch - 1));
+        assert_eq!(slot.stats.state(), ActorState::Down);
+        // ... one that started after it does, and runs.
+        let second = register(epoch).expect("started after the kill");
+        assert!(second > first);
+        assert_eq!(slot.link().map(|l| l.generation), Some(second));
+        assert_eq!(slot.stats.state(), ActorState::Running);
+        // A stale incarnation's unlink leaves the current link alone.
+        assert!(slot.unlink(first).is_none());
+        assert_eq!(slot.link().map(|l| l.generation), Some(second));
+    }
+}

@@ -1,14 +1,17 @@
 //! What `mailroom load --chaos` once found: a post office restarted at the
 //! wrong moment left work on disk that nobody routed, and the checker then
 //! waited without a bound. Each test pins one such moment down.
-use std::time::Duration;
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
 
 use diesel::{Connection, RunQueryDsl, SqliteConnection};
 use mailroom::grpc::pb::mom::{queues_client::QueuesClient, AckRequest};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{authed, channel, email, eventually, Node};
+use crate::support::{authed, channel, email, eventually, Node, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// Holds `mom.db`'s write lock, as a slow disk would: the journal's writer
 /// waits (its busy timeout is 10 s) while WAL readers go on.
@@ -236,4 +239,161 @@ async fn a_second_ack_with_the_same_receipt_answers_200_on_both_edges_and_change
     other["receipt"] = json!("not-the-receipt-that-acked-it");
     let (s, v) = rest_ack(&other).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+}
+
+/// Runs `mailroom load ARGS` against `node` as a user would, bounded: a run
+/// still going after `within` is killed and the test fails. Returns the
+/// exit code and what it printed.
+fn load_bounded(node: &Node, args: &[&str], within: Duration) -> (Option<i32>, String) {
+    let home = tempfile::tempdir().unwrap();
+    let out_path = home.path().join("stdout");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailroom"))
+        .arg("load")
+        .args(args)
+        .env("MAILROOM_URL", &node.http)
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .env("MAILROOM_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("MAILROOM_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env_remove("MAILROOM_TOKEN")
+        .stdout(Stdio::from(std::fs::File::create(&out_path).unwrap()))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run mailroom load");
+    let until = Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "mailroom load {args:?} still running after {within:?} (it hangs):\n{}",
+                std::fs::read_to_string(&out_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (
+        status.code(),
+        std::fs::read_to_string(&out_path).unwrap_or_default(),
+    )
+}
+
+/// Issue 8's hang, seen from the checker: an actor held down far past the
+/// stall bound with a command waiting for it. The checker must not wait
+/// for it: it fails "the system settles", names the actor, its backlog and
+/// the oldest envelope, and exits 3 — well within the test's own bound.
+#[tokio::test]
+async fn the_checker_fails_and_names_the_stuck_actor_instead_of_waiting_for_it() {
+    let node = Node::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let state_arg = state.to_str().unwrap().to_owned();
+    let (code, out) = load_bounded(
+        &node,
+        &[
+            "--orders",
+            "10",
+            "--concurrency",
+            "2",
+            "--state",
+            &state_arg,
+        ],
+        Duration::from_secs(180),
+    );
+    assert_eq!(code, Some(0), "a short load passes first:\n{out}");
+
+    // `orders` goes down for two minutes, and an order waits for it.
+    let admin = node.admin_token().await;
+    let (s, v) = node
+        .fault(
+            &admin,
+            json!({"actor": "orders", "action": "kill", "down_ms": 120_000}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let saved: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let sku = saved["products"][1]["sku"].as_str().unwrap().to_owned();
+    let (ann, _) = node.register(&email("ann")).await;
+    let (s, v, _) = node
+        .call(
+            Method::POST,
+            "/orders",
+            Some(&ann),
+            Some(json!({
+                "items": [{"sku": sku, "quantity": 1}],
+                "payment": {"method": "card", "card": {"number": "4242424242424242", "expiry": "12/39", "cvv": "123"}},
+                "shipping_address": {"name": "Ann", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"},
+            })),
+            &[("Prefer", "wait=0")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let op = v["id"].as_str().unwrap().to_owned();
+
+    let report = dir.path().join("report.json");
+    let started = Instant::now();
+    let (code, out) = load_bounded(
+        &node,
+        &[
+            "--check",
+            "--state",
+            &state_arg,
+            "--stall-timeout",
+            "3s",
+            "--settle-timeout",
+            "60s",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        Duration::from_secs(90),
+    );
+    assert_eq!(code, Some(3), "the checker fails:\n{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "it stopped at the stall bound, not the overall cap: {:?}\n{out}",
+        started.elapsed()
+    );
+    assert!(out.contains("FAIL  the system settles"), "{out}");
+    assert!(out.contains("actor orders: down, 1 pending"), "{out}");
+    assert!(
+        out.contains(&format!("{op} place_order")),
+        "the oldest envelope: {out}"
+    );
+    let r: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["pass"], false);
+    assert_eq!(r["checker"]["settled"], false);
+    let settles = r["checker"]["invariants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "the system settles")
+        .unwrap()
+        .clone();
+    assert_eq!(settles["verdict"], "FAIL", "{settles}");
+    assert!(
+        settles["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing moved for 3s"),
+        "{settles}"
+    );
+    // No wolf: what the checker could not read is not called lost.
+    for i in r["checker"]["invariants"].as_array().unwrap() {
+        if i["name"] != "the system settles" {
+            assert_ne!(i["verdict"], "FAIL", "{i}");
+        }
+    }
+
+    // The node itself shows the same: the actor list's journal view.
+    let a = node.actor(&admin, "orders").await;
+    assert_eq!(
+        (&a["state"], &a["journal_pending"]),
+        (&json!("down"), &json!(1)),
+        "{a}"
+    );
+    assert_eq!(a["oldest_pending"][0]["id"], op.as_str(), "{a}");
+    assert_eq!(a["oldest_pending"][0]["kind"], "place_order", "{a}");
 }
