@@ -43,7 +43,12 @@ mkdir -p "$OUT"
 [[ -x "$BIN" ]] || { echo "no binary at $BIN (cargo build --release)" >&2; exit 2; }
 
 node_pid=
-cleanup() { [[ -n "$node_pid" ]] && kill -9 "$node_pid" 2>/dev/null || true; }
+cleanup() {
+  if [[ -n "$node_pid" ]]; then
+    kill -9 "$node_pid" 2>/dev/null || true
+    wait "$node_pid" 2>/dev/null || true
+  fi
+}
 trap cleanup EXIT
 
 pass=0 fail=0 stuck=0 error=0

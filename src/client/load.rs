@@ -9,8 +9,8 @@
 //! 2. **Mix.** `--concurrency` workers, each acting as its own user: browse,
 //!    search, cart + order from the cart, orders by card (some with the
 //!    always-declined card) and by wallet, transfers, deposits, cancels,
-//!    queue publish/receive. Every command carries an `Idempotency-Key` and
-//!    is retried with the same key on transport errors, 503 and 429; 202s
+//!    queue publish/receive/ack. Every command carries an `Idempotency-Key`
+//!    and is retried with the same key on transport errors, 503 and 429; 202s
 //!    are followed to their operation's end. A request whose fate stays
 //!    unknown is kept and replayed (same key) by the checker, which is how
 //!    a careful client learns what happened.
@@ -20,9 +20,14 @@
 //!    crash — with at most three actors down at once, so the node heals
 //!    while it is hurt rather than staying down. Faults are cleared at the end.
 //! 4. **Checker.** After quiescence (every order settled, every actor
-//!    running with nothing pending) it verifies the invariants of
-//!    `PRODUCT.md` §8 against what the node acknowledged, prints PASS/FAIL
-//!    for each, and exits 3 if any failed.
+//!    running with nothing pending, in the post office and in the journal)
+//!    it verifies the invariants of `PRODUCT.md` §8 against what the node
+//!    acknowledged, prints PASS/FAIL for each, and exits 3 if any failed.
+//!    It never waits without a bound (`Watch`): when nothing moves for
+//!    `--stall-timeout`, or after `--settle-timeout` in all, it fails "the
+//!    system settles" with what is stuck (actors, backlogs, the oldest
+//!    pending envelopes, orders, requests) and skips what it could not
+//!    read. Every request has the client's 20 s timeout.
 //!
 //! `--state FILE` writes what the run created and what was acknowledged;
 //! `--check --state FILE` re-runs only the checker against it (e.g. after

@@ -31,7 +31,7 @@
 //! - **Settling twice.** Repeating a settlement with the receipt that made
 //!   it — an ack after its ack, a nack with the same `requeue` after its
 //!   nack — answers 200 as the first did and changes nothing, for a day
-//!   ([`store::SETTLED_RECEIPT_TTL_MS`]). So a consumer may retry an ack
+//!   (`store::SETTLED_RECEIPT_TTL_MS`). So a consumer may retry an ack
 //!   without an idempotency key, as with SQS's DeleteMessage. Anything else
 //!   keeps the rules above: a receipt from an earlier lease of a message
 //!   leased again since is stale (409 while the message is in the queue,
