@@ -114,8 +114,10 @@ impl<S: Service> ServiceActor<S> {
             addr.recipient(),
         ) else {
             // Killed while starting: the kill's `Stop` is next in the
-            // mailbox, and the successor registers.
+            // mailbox, and the successor registers. Until then no batch is
+            // ours (a `Deliver` for the last generation answers empty).
             tracing::debug!(actor = S::NAME, "killed before it registered");
+            self.generation = 0;
             return;
         };
         self.generation = generation;
