@@ -160,6 +160,26 @@ enum OpResult {
     Settled,
 }
 
+/// The answer to a journal request that is already on the writer's queue
+/// (sent when the request was made, not when this is first polled).
+pub struct Requested<T>(Option<oneshot::Receiver<Result<T, JournalError>>>);
+
+impl<T> std::future::Future for Requested<T> {
+    type Output = Result<T, JournalError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.0.as_mut() {
+            None => std::task::Poll::Ready(Err(JournalError::Closed)),
+            Some(rx) => std::pin::Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or(Err(JournalError::Closed))),
+        }
+    }
+}
+
 /// Handle to the journal; cheap to clone.
 #[derive(Clone)]
 pub struct Journal {
@@ -181,55 +201,46 @@ impl Journal {
         Ok(Journal { tx, reads })
     }
 
-    async fn call<T>(
+    /// Puts a request on the writer's queue now; the returned future is
+    /// its answer. The order of these calls is the order the writer applies
+    /// the requests in (so the order of the `seq`s they assign).
+    fn call<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, JournalError>>) -> Op,
-    ) -> Result<T, JournalError> {
+    ) -> Requested<T> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .map_err(|_| JournalError::Closed)?;
-        rx.await.map_err(|_| JournalError::Closed)?
+        Requested(self.tx.send(make(reply)).ok().map(|_| rx))
     }
 
     /// Writes `envs` durably (deduplicating idempotency keys).
-    pub async fn append(&self, envs: Vec<NewEnvelope>) -> Result<Vec<Appended>, JournalError> {
-        self.call(|r| Op::Append(envs, r)).await
+    pub fn append(&self, envs: Vec<NewEnvelope>) -> Requested<Vec<Appended>> {
+        self.call(|r| Op::Append(envs, r))
     }
 
     /// Marks envelopes done and writes what they produced, atomically; per
     /// item, the derived envelopes written, or `None` if it was not pending.
-    pub async fn complete(
-        &self,
-        items: Vec<Completion>,
-    ) -> Result<Vec<Option<Vec<Envelope>>>, JournalError> {
-        self.call(|r| Op::Complete(items, r)).await
+    pub fn complete(&self, items: Vec<Completion>) -> Requested<Vec<Option<Vec<Envelope>>>> {
+        self.call(|r| Op::Complete(items, r))
     }
 
     /// Counts a failed delivery; dead-letters at `max_deliveries`.
-    pub async fn fail(
-        &self,
-        id: Uuid,
-        error: String,
-        max_deliveries: i32,
-    ) -> Result<Failed, JournalError> {
+    pub fn fail(&self, id: Uuid, error: String, max_deliveries: i32) -> Requested<Failed> {
         self.call(|reply| Op::Fail {
             id,
             error,
             max_deliveries,
             reply,
         })
-        .await
     }
 
     /// Puts a dead letter back to pending with zero attempts.
-    pub async fn retry(&self, id: Uuid) -> Result<Option<Envelope>, JournalError> {
-        self.call(|r| Op::Retry(id, r)).await
+    pub fn retry(&self, id: Uuid) -> Requested<Option<Envelope>> {
+        self.call(|r| Op::Retry(id, r))
     }
 
     /// Deletes done envelopes last touched before `before_ms`.
-    pub async fn prune(&self, before_ms: i64) -> Result<usize, JournalError> {
-        self.call(|r| Op::Prune(before_ms, r)).await
+    pub fn prune(&self, before_ms: i64) -> Requested<usize> {
+        self.call(|r| Op::Prune(before_ms, r))
     }
 
     /// Resolves once every write requested before this call has committed
@@ -237,8 +248,8 @@ impl Journal {
     /// each after its group's commit, so a read made after this sees every
     /// earlier write that succeeded — even one whose requester has gone
     /// (a post office that died with a completion on its way to disk).
-    pub async fn settled(&self) -> Result<(), JournalError> {
-        self.call(Op::Settled).await
+    pub fn settled(&self) -> Requested<()> {
+        self.call(Op::Settled)
     }
 
     /// Every pending envelope in journal order (blocking).
