@@ -107,10 +107,20 @@ fn encode(outcome: &Outcome) -> String {
 impl<S: Service> ServiceActor<S> {
     fn register(&mut self, ctx: &mut Context<Self>) {
         let addr = ctx.address();
-        self.generation =
-            self.registry
-                .register(S::NAME, addr.clone().recipient(), addr.recipient());
-        self.slot.stats.set_state(ActorState::Running);
+        let Some(generation) = self.registry.register(
+            S::NAME,
+            self.epoch,
+            addr.clone().recipient(),
+            addr.recipient(),
+        ) else {
+            // Killed while starting: the kill's `Stop` is next in the
+            // mailbox, and the successor registers. Until then no batch is
+            // ours (a `Deliver` for the last generation answers empty).
+            tracing::debug!(actor = S::NAME, "killed before it registered");
+            self.generation = 0;
+            return;
+        };
+        self.generation = generation;
         tracing::info!(actor = S::NAME, generation = self.generation, "actor up");
         self.mom.do_send(Registered {
             name: S::NAME,
@@ -253,7 +263,7 @@ impl<S: Service> ServiceActor<S> {
     fn die(&mut self, why: &str, ctx: &mut Context<Self>) {
         tracing::error!(actor = S::NAME, error = %why, "actor failed; supervisor restarts it");
         self.slot.stats.record_failure(why);
-        self.slot.unlink(Some(self.generation));
+        self.slot.unlink(self.generation);
         ctx.stop();
     }
 }
@@ -283,7 +293,7 @@ impl<S: Service> Actor for ServiceActor<S> {
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        self.slot.unlink(Some(self.generation));
+        self.slot.unlink(self.generation);
         self.slot.stats.set_state(ActorState::Down);
         self.mom.do_send(Unregistered { name: S::NAME });
         Running::Stop

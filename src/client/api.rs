@@ -1,6 +1,7 @@
 //! A small typed REST client over reqwest: one request ([`Api::send`]),
 //! and the way a careful client gets exactly-once across faults
-//! ([`Api::execute`]): the same `Idempotency-Key` on every retry, retries on
+//! ([`Api::execute`]): the same `Idempotency-Key` on every retry (one is
+//! made up for a command sent without), retries on
 //! transport errors, 503 and 429 (honouring `Retry-After`), and a 202
 //! followed through its `Location` until the operation finishes.
 use std::time::{Duration, Instant};
@@ -304,7 +305,8 @@ impl Api {
             .map_err(|e| ClientError::Other(format!("unexpected answer from GET {path}: {e}")))
     }
 
-    /// Sends until the fate is known: the same `key` on every retry; retries
+    /// Sends until the fate is known: the same `key` on every retry (a
+    /// command without one gets a key made up for this call); retries
     /// transport errors, 502/503/504, 429 (per `policy`) and a few 500s (a
     /// query that panicked under an injected crash; a dead-lettered command
     /// answers 500 again on repeat); follows a 202 to its operation's end.
@@ -334,6 +336,17 @@ impl Api {
         policy: Policy,
         observe: &mut (dyn FnMut(Attempt) + Send),
     ) -> Outcome {
+        // A command sent again must carry the same key, or a retry after a
+        // lost answer could apply it twice: make one up if the caller gave
+        // none (reads are retried as they are).
+        let made_up;
+        let key = match key {
+            None if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) => {
+                made_up = format!("auto-{}", uuid::Uuid::new_v4().simple());
+                Some(made_up.as_str())
+            }
+            key => key,
+        };
         let started = Instant::now();
         let give_up = started + policy.retry_for;
         let mut backoff = Duration::from_millis(50);

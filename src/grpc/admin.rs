@@ -33,6 +33,17 @@ fn actor(a: ActorInfo) -> pb::ActorInfo {
         last_failure: a.last_failure,
         failures: a.failures,
         faults: a.faults,
+        journal_pending: a.journal_pending,
+        oldest_pending: a
+            .oldest_pending
+            .into_iter()
+            .map(|e| pb::PendingEnvelope {
+                id: e.id,
+                kind: e.kind,
+                attempts: e.attempts,
+                age_ms: e.age_ms,
+            })
+            .collect(),
     }
 }
 
@@ -95,7 +106,11 @@ impl Admin for AdminGrpc {
     ) -> Result<Response<pb::ListActorsResponse>, Status> {
         admin(&self.0, &req).await?;
         Ok(Response::new(pb::ListActorsResponse {
-            items: control::list(&self.0.mom).into_iter().map(actor).collect(),
+            items: control::list(&self.0.mom)
+                .await
+                .into_iter()
+                .map(actor)
+                .collect(),
         }))
     }
 

@@ -47,7 +47,7 @@ pub async fn clear(
 #[tracing::instrument(skip_all, fields(admin = %admin.user_id))]
 pub async fn actors(ctx: web::Data<NodeCtx>, Admin(admin): Admin) -> HttpResponse {
     HttpResponse::Ok().json(ActorList {
-        items: control::list(&ctx.mom),
+        items: control::list(&ctx.mom).await,
     })
 }
 

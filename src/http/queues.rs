@@ -464,7 +464,7 @@ pub async fn receive(
 #[utoipa::path(post, path = "/api/v1/queues/{name}/messages/{id}/ack", tag = "queues", security(("bearer" = [])),
     params(("name" = String, Path), ("id" = Uuid, Path)),
     request_body = AckBody,
-    description = "Acknowledges (deletes) a received message. The receipt must be the message's current one: 409 if the message was received again since (stale receipt), 404 if it is no longer in the queue (already acked, dead-lettered, unknown). Needs `consume`.",
+    description = "Acknowledges (deletes) a received message. The receipt must be the message's current one: 409 if the message was received again since (stale receipt), 404 if it is no longer in the queue (acked with another receipt, dead-lettered, unknown). A repeat with the receipt that acked it answers 200 `acked` and changes nothing. Needs `consume`.",
     responses((status = 200, body = Settled), (status = 202, description = "accepted; poll Location"), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
         (status = 409, body = ProblemBody, description = "stale receipt")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]

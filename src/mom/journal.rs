@@ -116,6 +116,16 @@ impl EnvelopeRow {
     }
 }
 
+/// One destination's backlog on disk: how many envelopes are pending and
+/// the oldest few (for `/admin/actors`, to say what is stuck).
+#[derive(Debug, Clone)]
+pub struct Backlog {
+    pub destination: String,
+    pub count: i64,
+    /// Oldest first.
+    pub oldest: Vec<EnvelopeRow>,
+}
+
 enum Op {
     Append(
         Vec<NewEnvelope>,
@@ -136,6 +146,9 @@ enum Op {
         oneshot::Sender<Result<Option<Envelope>, JournalError>>,
     ),
     Prune(i64, oneshot::Sender<Result<usize, JournalError>>),
+    /// Writes nothing; answered once every write requested before it has
+    /// committed (or failed).
+    Settled(oneshot::Sender<Result<(), JournalError>>),
 }
 
 enum OpResult {
@@ -144,6 +157,27 @@ enum OpResult {
     Fail(Failed),
     Retry(Option<Envelope>),
     Prune(usize),
+    Settled,
+}
+
+/// The answer to a journal request that is already on the writer's queue
+/// (sent when the request was made, not when this is first polled).
+pub struct Requested<T>(Option<oneshot::Receiver<Result<T, JournalError>>>);
+
+impl<T> std::future::Future for Requested<T> {
+    type Output = Result<T, JournalError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.0.as_mut() {
+            None => std::task::Poll::Ready(Err(JournalError::Closed)),
+            Some(rx) => std::pin::Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or(Err(JournalError::Closed))),
+        }
+    }
 }
 
 /// Handle to the journal; cheap to clone.
@@ -167,55 +201,55 @@ impl Journal {
         Ok(Journal { tx, reads })
     }
 
-    async fn call<T>(
+    /// Puts a request on the writer's queue now; the returned future is
+    /// its answer. The order of these calls is the order the writer applies
+    /// the requests in (so the order of the `seq`s they assign).
+    fn call<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, JournalError>>) -> Op,
-    ) -> Result<T, JournalError> {
+    ) -> Requested<T> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .map_err(|_| JournalError::Closed)?;
-        rx.await.map_err(|_| JournalError::Closed)?
+        Requested(self.tx.send(make(reply)).ok().map(|_| rx))
     }
 
     /// Writes `envs` durably (deduplicating idempotency keys).
-    pub async fn append(&self, envs: Vec<NewEnvelope>) -> Result<Vec<Appended>, JournalError> {
-        self.call(|r| Op::Append(envs, r)).await
+    pub fn append(&self, envs: Vec<NewEnvelope>) -> Requested<Vec<Appended>> {
+        self.call(|r| Op::Append(envs, r))
     }
 
     /// Marks envelopes done and writes what they produced, atomically; per
     /// item, the derived envelopes written, or `None` if it was not pending.
-    pub async fn complete(
-        &self,
-        items: Vec<Completion>,
-    ) -> Result<Vec<Option<Vec<Envelope>>>, JournalError> {
-        self.call(|r| Op::Complete(items, r)).await
+    pub fn complete(&self, items: Vec<Completion>) -> Requested<Vec<Option<Vec<Envelope>>>> {
+        self.call(|r| Op::Complete(items, r))
     }
 
     /// Counts a failed delivery; dead-letters at `max_deliveries`.
-    pub async fn fail(
-        &self,
-        id: Uuid,
-        error: String,
-        max_deliveries: i32,
-    ) -> Result<Failed, JournalError> {
+    pub fn fail(&self, id: Uuid, error: String, max_deliveries: i32) -> Requested<Failed> {
         self.call(|reply| Op::Fail {
             id,
             error,
             max_deliveries,
             reply,
         })
-        .await
     }
 
     /// Puts a dead letter back to pending with zero attempts.
-    pub async fn retry(&self, id: Uuid) -> Result<Option<Envelope>, JournalError> {
-        self.call(|r| Op::Retry(id, r)).await
+    pub fn retry(&self, id: Uuid) -> Requested<Option<Envelope>> {
+        self.call(|r| Op::Retry(id, r))
     }
 
     /// Deletes done envelopes last touched before `before_ms`.
-    pub async fn prune(&self, before_ms: i64) -> Result<usize, JournalError> {
-        self.call(|r| Op::Prune(before_ms, r)).await
+    pub fn prune(&self, before_ms: i64) -> Requested<usize> {
+        self.call(|r| Op::Prune(before_ms, r))
+    }
+
+    /// Resolves once every write requested before this call has committed
+    /// or failed. The writer answers requests in the order they were sent,
+    /// each after its group's commit, so a read made after this sees every
+    /// earlier write that succeeded — even one whose requester has gone
+    /// (a post office that died with a completion on its way to disk).
+    pub fn settled(&self) -> Requested<()> {
+        self.call(Op::Settled)
     }
 
     /// Every pending envelope in journal order (blocking).
@@ -225,6 +259,32 @@ impl Journal {
             .filter(envelopes::status.eq("pending"))
             .order(envelopes::seq.asc())
             .load(&mut c)?)
+    }
+
+    /// Per destination with pending envelopes: their count and the oldest
+    /// `per` of them (blocking).
+    pub fn backlogs(&self, per: i64) -> Result<Vec<Backlog>, JournalError> {
+        let mut c = self.reads.get()?;
+        let counts: Vec<(String, i64)> = envelopes::table
+            .filter(envelopes::status.eq("pending"))
+            .group_by(envelopes::destination)
+            .select((envelopes::destination, diesel::dsl::count_star()))
+            .load(&mut c)?;
+        let mut out = Vec::with_capacity(counts.len());
+        for (destination, count) in counts {
+            let oldest = envelopes::table
+                .filter(envelopes::status.eq("pending"))
+                .filter(envelopes::destination.eq(&destination))
+                .order(envelopes::seq.asc())
+                .limit(per)
+                .load(&mut c)?;
+            out.push(Backlog {
+                destination,
+                count,
+                oldest,
+            });
+        }
+        Ok(out)
     }
 
     /// One envelope by id (blocking).
@@ -316,6 +376,8 @@ fn answer(op: Op, res: Result<OpResult, JournalError>) {
         (Op::Fail { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
         (Op::Retry(_, r), Err(e)) => drop(r.send(Err(e))),
         (Op::Prune(_, r), Err(e)) => drop(r.send(Err(e))),
+        // Nothing of a failed group was written: there is nothing to wait for.
+        (Op::Settled(r), _) => drop(r.send(Ok(()))),
         _ => unreachable!("journal answered an op with another op's result"),
     }
 }
@@ -421,6 +483,7 @@ fn apply(c: &mut SqliteConnection, op: &Op) -> QueryResult<OpResult> {
             }
             OpResult::Retry(envelope.map(|e| Envelope { attempts: 0, ..e }))
         }
+        Op::Settled(_) => OpResult::Settled,
         Op::Prune(before, _) => OpResult::Prune(
             diesel::delete(
                 envelopes::table

@@ -343,7 +343,11 @@ impl Mom {
                 _ => {
                     drop(rx);
                     self.core.waiters.forget_closed(id);
-                    // It may have been written after all: then say so.
+                    // It may have been written after all: then say so. A
+                    // post office that died (or is slow) may have sent the
+                    // append to the journal without seeing it commit; let
+                    // that settle first, so "nothing was recorded" is true.
+                    let _ = tokio::time::timeout(SUBMIT_GRACE, self.core.journal.settled()).await;
                     if let Ok(Some(_)) = self.operation(id).await {
                         return Ok(Executed::Accepted(id));
                     }
@@ -470,6 +474,17 @@ impl Mom {
             .send(RetryDead(id))
             .await
             .map_err(|_| MomError::Unavailable("the MOM is restarting; retry shortly".into()))?
+    }
+
+    /// Every destination's backlog on disk (pending envelopes, the oldest
+    /// `per` of each): what the journal says is still to be delivered,
+    /// whatever the post office holds in memory.
+    pub async fn backlogs(&self, per: i64) -> Result<Vec<journal::Backlog>, MomError> {
+        let journal = self.core.journal.clone();
+        tokio::task::spawn_blocking(move || journal.backlogs(per))
+            .await
+            .map_err(|e| MomError::Unavailable(e.to_string()))?
+            .map_err(|e| MomError::Unavailable(e.to_string()))
     }
 
     /// Envelope counts by status, for `/metrics`.

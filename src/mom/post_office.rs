@@ -130,9 +130,52 @@ impl Dest {
     }
 }
 
+/// Hands out tickets in issue order and gives answers back in that order,
+/// holding an early answer until those before it have come.
+#[derive(Debug)]
+struct InOrder<T> {
+    issued: u64,
+    next: u64,
+    early: std::collections::BTreeMap<u64, T>,
+}
+
+impl<T> Default for InOrder<T> {
+    fn default() -> Self {
+        Self {
+            issued: 0,
+            next: 0,
+            early: Default::default(),
+        }
+    }
+}
+
+impl<T> InOrder<T> {
+    fn issue(&mut self) -> u64 {
+        self.issued += 1;
+        self.issued - 1
+    }
+    /// The answer for `ticket`; returns every answer now due, in order.
+    fn answered(&mut self, ticket: u64, answer: T) -> Vec<T> {
+        self.early.insert(ticket, answer);
+        let mut due = Vec::new();
+        while let Some(a) = self.early.remove(&self.next) {
+            due.push(a);
+            self.next += 1;
+        }
+        due
+    }
+}
+
+type CompletionAnswer = (
+    Result<Vec<Option<Vec<Envelope>>>, super::journal::JournalError>,
+    Vec<(Envelope, super::envelope::Reply)>,
+);
+
 pub struct PostOffice {
     core: Arc<Core>,
     dests: HashMap<String, Dest>,
+    /// Completions on their way to the journal, applied in the order sent.
+    completions: InOrder<CompletionAnswer>,
     /// False until the journal is loaded.
     ready: bool,
     backoff: Duration,
@@ -145,6 +188,7 @@ impl PostOffice {
         Self {
             core,
             dests: HashMap::new(),
+            completions: InOrder::default(),
             ready: false,
             backoff: Duration::ZERO,
             epoch: 0,
@@ -164,18 +208,22 @@ impl PostOffice {
                 }
                 tokio::time::sleep(d).await;
             }
+            // The previous incarnation died with its futures, and with them
+            // any write it had sent to the journal but not yet seen commit: a
+            // completion (and the events and saga steps it derives), an
+            // append, a failure. Read after those writes land, or what they
+            // wrote would sit pending on disk with nobody to route it.
             let journal = core.journal.clone();
-            tokio::task::spawn_blocking(move || journal.load_pending()).await
+            journal.settled().await.map_err(|e| e.to_string())?;
+            tokio::task::spawn_blocking(move || journal.load_pending())
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
         };
         ctx.wait(wait.into_actor(self).map(|res, act, ctx| {
             let rows = match res {
-                Ok(Ok(rows)) => rows,
-                other => {
-                    let why = match other {
-                        Ok(Err(e)) => e.to_string(),
-                        Err(e) => e.to_string(),
-                        Ok(Ok(_)) => unreachable!(),
-                    };
+                Ok(rows) => rows,
+                Err(why) => {
                     tracing::error!(error = %why, "post office could not load the journal");
                     act.slot().stats.record_failure(&why);
                     ctx.stop();
@@ -201,7 +249,14 @@ impl PostOffice {
             }
             tracing::info!(pending = n, "post office loaded the journal; replaying");
             act.ready = true;
-            act.slot().stats.set_state(ActorState::Running);
+            act.slot().mark_running(act.epoch);
+            // Depths set by the previous incarnation are stale: a
+            // destination with nothing left on disk would show its old
+            // backlog forever.
+            for slot in act.core.registry.all() {
+                let depth = act.dests.get(slot.stats.name).map_or(0, Dest::depth);
+                slot.stats.set_pending(depth);
+            }
             let names: Vec<String> = act.dests.keys().cloned().collect();
             for name in names {
                 act.pump(&name, ctx);
@@ -331,32 +386,61 @@ impl PostOffice {
     }
 
     /// Journals completions (and what they produced), then routes the
-    /// derived envelopes and tells the waiting edges.
+    /// derived envelopes and tells the waiting edges — in the order the
+    /// completions went to the journal, which is the order their derived
+    /// envelopes got their `seq`, whatever order their answers are polled
+    /// in. So a saga step derived from an earlier completion (an inventory
+    /// `commit`) is routed before one derived from a later one (a `restock`
+    /// after a cancel), even when both commit in one journal group.
     fn complete(
         &mut self,
         completions: Vec<Completion>,
         replies: Vec<(Envelope, super::envelope::Reply)>,
         ctx: &mut Context<Self>,
     ) {
-        let journal = self.core.journal.clone();
-        let fut = async move { journal.complete(completions).await };
-        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
+        let ticket = self.completions.issue();
+        let fut = self.core.journal.complete(completions);
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
+            for (res, replies) in act.completions.answered(ticket, (res, replies)) {
+                act.completed(res, replies, ctx);
+            }
+        }));
+    }
+
+    fn completed(
+        &mut self,
+        res: Result<Vec<Option<Vec<Envelope>>>, super::journal::JournalError>,
+        replies: Vec<(Envelope, super::envelope::Reply)>,
+        ctx: &mut Context<Self>,
+    ) {
+        match res {
             Ok(derived) => {
                 let mut touched = Vec::new();
+                let mut answers = Vec::with_capacity(replies.len());
                 for ((env, reply), made) in replies.into_iter().zip(derived) {
-                    let Some(made) = made else { continue };
-                    if let Some(slot) = act.core.registry.get(&env.destination) {
-                        slot.stats.add_processed(1);
+                    // `None`: already marked done, by a completion whose
+                    // answer died with an earlier incarnation. Its derived
+                    // envelopes were written then (and loaded since); its
+                    // waiters were never told, and the inbox replayed the
+                    // same reply: tell them now.
+                    if let Some(made) = made {
+                        if let Some(slot) = self.core.registry.get(&env.destination) {
+                            slot.stats.add_processed(1);
+                        }
+                        for d in made {
+                            touched.push(self.enqueue(d));
+                        }
                     }
-                    for d in made {
-                        touched.push(act.enqueue(d));
-                    }
-                    act.core.waiters.notify(env.id, OpStatus::Done(reply));
+                    answers.push((env.id, reply));
                 }
                 touched.sort();
                 touched.dedup();
                 for name in touched {
-                    act.pump(&name, ctx);
+                    self.pump(&name, ctx);
+                }
+                // Routed (and counted in the depths) before anyone hears of it.
+                for (id, reply) in answers {
+                    self.core.waiters.notify(id, OpStatus::Done(reply));
                 }
             }
             Err(e) => {
@@ -364,13 +448,13 @@ impl PostOffice {
                 tracing::error!(error = %e, "journal could not record completions");
                 let mut touched = Vec::new();
                 for (env, _) in replies {
-                    touched.push(act.enqueue(env));
+                    touched.push(self.enqueue(env));
                 }
                 for name in touched {
-                    act.pump(&name, ctx);
+                    self.pump(&name, ctx);
                 }
             }
-        }));
+        }
     }
 
     fn record_failure(
@@ -380,11 +464,11 @@ impl PostOffice {
         failure: DeliveryFailure,
         ctx: &mut Context<Self>,
     ) {
-        let journal = self.core.journal.clone();
-        let max = self.core.max_deliveries;
-        let error = failure.error.clone();
         let id = env.id;
-        let fut = async move { journal.fail(id, error, max).await };
+        let fut = self
+            .core
+            .journal
+            .fail(id, failure.error.clone(), self.core.max_deliveries);
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             let pause = match res {
                 Ok(Failed::Dead) => {
@@ -461,6 +545,9 @@ impl Supervised for PostOffice {
     fn restarting(&mut self, _: &mut Self::Context) {
         self.backoff = self.slot().stats.record_restart();
         self.dests.clear();
+        // Their futures died with the old incarnation; `load` reads after
+        // their writes.
+        self.completions = InOrder::default();
         self.ready = false;
     }
 }
@@ -479,8 +566,8 @@ impl Handler<Submit> for PostOffice {
             .first()
             .map(|e| e.kind.clone())
             .unwrap_or_default();
-        let journal = self.core.journal.clone();
-        let fut = async move { journal.append(msg.envelopes).await };
+        // On the writer's queue now: appends are written in mailbox order.
+        let fut = self.core.journal.append(msg.envelopes);
         Box::pin(fut.into_actor(self).map(move |res, act, ctx| {
             let appended = res.map_err(|e| MomError::Unavailable(e.to_string()))?;
             // Written but not yet routed: a crash here loses nothing — the
@@ -532,8 +619,7 @@ impl Handler<RetryDead> for PostOffice {
     type Result = ResponseActFuture<Self, Result<bool, MomError>>;
 
     fn handle(&mut self, msg: RetryDead, _: &mut Self::Context) -> Self::Result {
-        let journal = self.core.journal.clone();
-        let fut = async move { journal.retry(msg.0).await };
+        let fut = self.core.journal.retry(msg.0);
         Box::pin(fut.into_actor(self).map(|res, act, ctx| {
             match res.map_err(|e| MomError::Unavailable(e.to_string()))? {
                 Some(env) => {
@@ -554,5 +640,23 @@ impl Handler<Stop> for PostOffice {
         if msg.epoch > self.epoch {
             ctx.stop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InOrder;
+
+    #[test]
+    fn answers_come_back_in_the_order_their_requests_went_out() {
+        let mut q = InOrder::default();
+        let (a, b, c) = (q.issue(), q.issue(), q.issue());
+        // Answered c, b, a (as actix may poll them): nothing is due until
+        // a is, then all three, in issue order.
+        assert!(q.answered(c, "c").is_empty());
+        assert!(q.answered(b, "b").is_empty());
+        assert_eq!(q.answered(a, "a"), ["a", "b", "c"]);
+        let d = q.issue();
+        assert_eq!(q.answered(d, "d"), ["d"]);
     }
 }

@@ -15,7 +15,7 @@ use std::{
 use actix::prelude::*;
 
 use super::post_office::{Ask, Deliver, Stop};
-use crate::actors::supervision::{ActorStats, Faults};
+use crate::actors::supervision::{ActorState, ActorStats, Faults};
 
 /// How the post office reaches one incarnation of an actor.
 #[derive(Clone)]
@@ -46,15 +46,38 @@ impl Slot {
             k.do_send(Stop { epoch });
         }
     }
+    /// A kill: a new kill epoch, the actor marked down and its link
+    /// dropped, all under the link lock. An incarnation registering at the
+    /// same moment either linked first (dropped here; the kill's [`Stop`]
+    /// restarts it) or links after, under the new epoch — it started after
+    /// the kill and already honours it. Returns the new epoch.
+    pub fn kill(&self) -> u64 {
+        let mut l = self.link.lock().expect("slot lock");
+        let epoch = self.stats.bump_kill_epoch();
+        self.stats.set_state(ActorState::Down);
+        *l = None;
+        epoch
+    }
+    /// Marks the incarnation that started at kill epoch `epoch` running —
+    /// unless a kill came since (its `Stop` is on the way, and the actor
+    /// stays down until its successor is up). True if it did.
+    pub fn mark_running(&self, epoch: u64) -> bool {
+        let _l = self.link.lock().expect("slot lock");
+        if self.stats.kill_epoch() != epoch {
+            return false;
+        }
+        self.stats.set_state(ActorState::Running);
+        true
+    }
     pub fn link(&self) -> Option<Link> {
         self.link.lock().expect("slot lock").clone()
     }
-    /// Drops the link if it is still `generation`'s (or any, with `None`).
-    pub fn unlink(&self, generation: Option<u64>) -> Option<Link> {
+    /// Drops the link if it is still `generation`'s.
+    pub fn unlink(&self, generation: u64) -> Option<Link> {
         let mut l = self.link.lock().expect("slot lock");
-        match (&*l, generation) {
-            (Some(cur), Some(g)) if cur.generation != g => None,
-            _ => l.take(),
+        match &*l {
+            Some(cur) if cur.generation == generation => l.take(),
+            _ => None,
         }
     }
 }
@@ -99,19 +122,93 @@ impl Registry {
             .collect()
     }
 
-    /// Registers a new incarnation; returns its generation.
+    /// Links a new incarnation, which started at kill epoch `epoch`, and
+    /// marks it running; returns its generation. `None` if a kill came
+    /// since it started: it must not be linked (the kill's `Stop` is in its
+    /// mailbox and its successor registers instead).
     pub fn register(
         &self,
         name: &'static str,
+        epoch: u64,
         deliver: Recipient<Deliver>,
         ask: Recipient<Ask>,
-    ) -> u64 {
+    ) -> Option<u64> {
+        let slot = self.slot(name);
+        let mut l = slot.link.lock().expect("slot lock");
+        if slot.stats.kill_epoch() != epoch {
+            return None;
+        }
         let generation = self.generations.fetch_add(1, Ordering::AcqRel) + 1;
-        *self.slot(name).link.lock().expect("slot lock") = Some(Link {
+        *l = Some(Link {
             generation,
             deliver,
             ask,
         });
-        generation
+        slot.stats.set_state(ActorState::Running);
+        Some(generation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{actors::supervision::ActorState, mom::post_office::BatchReport};
+
+    /// Stands in for an incarnation: only its address matters here.
+    struct Nobody;
+    impl Actor for Nobody {
+        type Context = Context<Self>;
+    }
+    impl Handler<Deliver> for Nobody {
+        type Result = MessageResult<Deliver>;
+        fn handle(&mut self, _: Deliver, _: &mut Context<Self>) -> Self::Result {
+            MessageResult(BatchReport::default())
+        }
+    }
+    impl Handler<Ask> for Nobody {
+        type Result = Result<serde_json::Value, crate::problem::Problem>;
+        fn handle(&mut self, _: Ask, _: &mut Context<Self>) -> Self::Result {
+            Ok(serde_json::Value::Null)
+        }
+    }
+
+    /// The race behind a stuck actor: a kill landing while the actor
+    /// restarts. Whichever comes first, the kill never strands a running
+    /// incarnation without its link, and an incarnation that started
+    /// before the kill never links after it.
+    #[actix::test]
+    async fn a_kill_and_a_registration_never_leave_a_live_actor_unlinked() {
+        let registry = Registry::default();
+        let addr = Nobody.start();
+        let register = |epoch| {
+            registry.register(
+                "svc",
+                epoch,
+                addr.clone().recipient(),
+                addr.clone().recipient(),
+            )
+        };
+        let slot = registry.slot("svc");
+        let first = register(0).expect("no kill yet");
+        assert_eq!(slot.stats.state(), ActorState::Running);
+
+        // The kill drops the link and marks it down.
+        let epoch = slot.kill();
+        assert!(slot.link().is_none());
+        assert_eq!(slot.stats.state(), ActorState::Down);
+        // An incarnation that started before it does not link (its Stop is
+        // on the way) ...
+        assert_eq!(register(epoch - 1), None);
+        assert!(slot.link().is_none());
+        assert!(!slot.mark_running(epoch - 1));
+        assert_eq!(slot.stats.state(), ActorState::Down);
+        // ... one that started after it does, and runs.
+        let second = register(epoch).expect("started after the kill");
+        assert!(second > first);
+        assert_eq!(slot.link().map(|l| l.generation), Some(second));
+        assert_eq!(slot.stats.state(), ActorState::Running);
+        // A stale incarnation's unlink leaves the current link alone.
+        assert!(slot.unlink(first).is_none());
+        assert_eq!(slot.link().map(|l| l.generation), Some(second));
     }
 }

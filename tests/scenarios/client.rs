@@ -468,7 +468,7 @@ fn assert_all_pass(out: &Output, report: &Value) {
     );
     assert_eq!(report["pass"], true, "{stdout}");
     let invariants = report["checker"]["invariants"].as_array().unwrap();
-    assert_eq!(invariants.len(), 6);
+    assert_eq!(invariants.len(), 7);
     for i in invariants {
         assert!(i["verdict"] == "PASS" || i["verdict"] == "SKIP", "{i}");
         if i["verdict"] == "PASS" {
@@ -480,6 +480,8 @@ fn assert_all_pass(out: &Output, report: &Value) {
     }
     // Only the queue invariant may be skipped (no queues on the node).
     assert!(invariants[..5].iter().all(|i| i["verdict"] == "PASS"));
+    assert_eq!(invariants[6]["name"], "the system settles");
+    assert_eq!(invariants[6]["verdict"], "PASS");
     assert_eq!(report["checker"]["settled"], true);
 }
 

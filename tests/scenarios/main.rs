@@ -5,6 +5,7 @@
 mod auth;
 mod bad_input;
 mod catalog;
+mod chaos;
 mod client;
 mod commerce;
 mod contract;

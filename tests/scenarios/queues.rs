@@ -290,8 +290,17 @@ async fn a_thousand_messages_are_received_and_acked_exactly_once_in_order() {
         ),
         (Some(0), Some(0), Some(0))
     );
-    // An acked message is gone: its receipt answers 404.
+    // An acked message is gone: acking it again with its receipt is a
+    // repeat (200, nothing changes); with another receipt, 404.
     let (s, v) = ack(&node, &ann, "bulk", &seen[0]).await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("acked")),
+        "{v}"
+    );
+    let mut other = seen[0].clone();
+    other["receipt"] = json!("not-its-receipt");
+    let (s, v) = ack(&node, &ann, "bulk", &other).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
 }
 

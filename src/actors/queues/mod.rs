@@ -28,6 +28,16 @@
 //!   is no longer in the queue (acked, dead-lettered, or unknown). A
 //!   receipt stays current after its lease ends until the next receive of
 //!   that message, so a late ack still counts.
+//! - **Settling twice.** Repeating a settlement with the receipt that made
+//!   it — an ack after its ack, a nack with the same `requeue` after its
+//!   nack — answers 200 as the first did and changes nothing, for a day
+//!   (`store::SETTLED_RECEIPT_TTL_MS`). So a consumer may retry an ack
+//!   without an idempotency key, as with SQS's DeleteMessage. Anything else
+//!   keeps the rules above: a receipt from an earlier lease of a message
+//!   leased again since is stale (409 while the message is in the queue,
+//!   404 once it is gone, even if the later lease acked it), and a receipt
+//!   that nacked a message cannot ack it (409 while it waits again, 404
+//!   once dead-lettered).
 //! - **Dead letters.** A message that would be delivered more than
 //!   `max_deliveries` times, or is past its TTL, moves to the queue's dead
 //!   letters (reason `max_deliveries` / `expired`) when a receive reaches
@@ -73,7 +83,9 @@ use crate::{
 };
 
 pub use store::Counts;
-use store::{DeadRow, GrantRow, MessageRow, NewMessage, QueueRow, QueueStore, SubscriptionRow};
+use store::{
+    DeadRow, GrantRow, MessageRow, NewMessage, QueueRow, QueueStore, SettledRow, SubscriptionRow,
+};
 
 pub const MAX_NAME: usize = 64;
 /// [`check_name`] as a regular expression, for the OpenAPI document.
@@ -1108,6 +1120,40 @@ fn leased(
     Ok(m)
 }
 
+/// Whether `receipt` already settled message `id` of `queue` the way this
+/// settlement would (`status`: acked, requeued, dead_lettered). Then the
+/// command is a repeat: it answers as the first did and changes nothing.
+fn repeats(
+    store: &mut QueueStore<'_>,
+    queue: &str,
+    id: Uuid,
+    receipt: &str,
+    status: &str,
+) -> Result<bool, Failure> {
+    Ok(store
+        .settled(receipt)?
+        .is_some_and(|s| s.queue == queue && s.message_id == id.to_string() && s.status == status))
+}
+
+/// Remembers that `receipt` settled message `id` of `queue` as `status`.
+fn remember(
+    store: &mut QueueStore<'_>,
+    queue: &str,
+    id: Uuid,
+    receipt: &str,
+    status: &str,
+    now: i64,
+) -> Result<(), Failure> {
+    store.remember_settled(&SettledRow {
+        receipt: receipt.to_owned(),
+        queue: queue.to_owned(),
+        message_id: id.to_string(),
+        status: status.to_owned(),
+        settled_at: now,
+    })?;
+    Ok(())
+}
+
 /// Leases up to `max` receivable messages of `q` at `now`, dead-lettering
 /// the expired and the over-delivered ones it meets on the way.
 fn receive(
@@ -1293,8 +1339,11 @@ impl Service for Queues {
                     &q.name,
                     "ack messages of",
                 )?;
-                let m = leased(store, &q.name, cmd.id, &cmd.receipt)?;
-                store.delete_message(m.seq)?;
+                if !repeats(store, &q.name, cmd.id, &cmd.receipt, "acked")? {
+                    let m = leased(store, &q.name, cmd.id, &cmd.receipt)?;
+                    store.delete_message(m.seq)?;
+                    remember(store, &q.name, cmd.id, &cmd.receipt, "acked", now)?;
+                }
                 Effects::reply(&Settled {
                     id: cmd.id,
                     status: "acked".into(),
@@ -1312,9 +1361,17 @@ impl Service for Queues {
                 )?;
                 let mut results = Vec::with_capacity(cmd.acks.len());
                 for a in cmd.acks {
+                    if repeats(store, &q.name, a.id, &a.receipt, "acked")? {
+                        results.push(Settled {
+                            id: a.id,
+                            status: "acked".into(),
+                        });
+                        continue;
+                    }
                     let status = match leased(store, &q.name, a.id, &a.receipt) {
                         Ok(m) => {
                             store.delete_message(m.seq)?;
+                            remember(store, &q.name, a.id, &a.receipt, "acked", now)?;
                             "acked"
                         }
                         Err(Failure::Rejected(p)) if p.kind == ProblemKind::NotFound => "not_found",
@@ -1338,14 +1395,20 @@ impl Service for Queues {
                     &q.name,
                     "nack messages of",
                 )?;
-                let m = leased(store, &q.name, cmd.id, &cmd.receipt)?;
                 let status = if cmd.requeue {
-                    store.release(m.seq, now + secs_ms(cmd.delay_s.unwrap_or(0)))?;
                     "requeued"
                 } else {
-                    store.kill(&m, "rejected", now)?;
                     "dead_lettered"
                 };
+                if !repeats(store, &q.name, cmd.id, &cmd.receipt, status)? {
+                    let m = leased(store, &q.name, cmd.id, &cmd.receipt)?;
+                    if cmd.requeue {
+                        store.release(m.seq, now + secs_ms(cmd.delay_s.unwrap_or(0)))?;
+                    } else {
+                        store.kill(&m, "rejected", now)?;
+                    }
+                    remember(store, &q.name, cmd.id, &cmd.receipt, status, now)?;
+                }
                 Effects::reply(&Settled {
                     id: cmd.id,
                     status: status.into(),
@@ -1777,12 +1840,77 @@ mod tests {
         assert!(db.receive(ann, "jobs", 10).is_empty());
         let v = db.view(ann, "jobs");
         assert_eq!((v.depth, v.in_flight, v.dead), (0, 0, 0));
-        // Acked: gone (404), even with its receipt.
-        let p = match db.ack(ann, "jobs", &got[0]) {
+        // Acked: gone for good; acking it again with its receipt is a
+        // repeat (answered, changing nothing), with another one a 404.
+        db.ack(ann, "jobs", &got[0]).unwrap();
+        assert!(db.receive(ann, "jobs", 10).is_empty());
+        let v = db.view(ann, "jobs");
+        assert_eq!((v.depth, v.in_flight, v.dead), (0, 0, 0));
+        let other = Delivered {
+            receipt: "not-its-receipt".into(),
+            ..got[0].clone()
+        };
+        let p = match db.ack(ann, "jobs", &other) {
             Err(Failure::Rejected(p)) => p,
             other => panic!("{other:?}"),
         };
         assert_eq!(p.kind, ProblemKind::NotFound);
+    }
+
+    #[test]
+    fn settling_twice_with_the_same_receipt_answers_as_the_first_and_changes_nothing() {
+        let mut db = db();
+        let ann = db.ann;
+        db.create(ann, "twice", json!({"max_deliveries": 5}));
+        for i in 0..3 {
+            db.publish(ann, "twice", &format!("m{i}"));
+        }
+        let got = db.receive(ann, "twice", 3);
+        // An ack, twice: both answer `acked`; one message is gone.
+        for _ in 0..2 {
+            let s: Settled =
+                serde_json::from_value(db.ack(ann, "twice", &got[0]).unwrap().reply).unwrap();
+            assert_eq!(s.status, "acked");
+        }
+        let nack = |db: &mut Db, m: &Delivered, requeue: bool| {
+            db.deliver(
+                Nack::KIND,
+                json!({"by": ann, "queue": "twice", "id": m.id, "receipt": m.receipt, "requeue": requeue}),
+            )
+        };
+        // A requeue, twice: the second does not requeue it again (its
+        // delivery count and place stay); then it cannot be acked with the
+        // receipt that gave it back (409).
+        for _ in 0..2 {
+            let s: Settled =
+                serde_json::from_value(nack(&mut db, &got[1], true).unwrap().reply).unwrap();
+            assert_eq!(s.status, "requeued");
+        }
+        // A reject, twice: one dead letter.
+        for _ in 0..2 {
+            let s: Settled =
+                serde_json::from_value(nack(&mut db, &got[2], false).unwrap().reply).unwrap();
+            assert_eq!(s.status, "dead_lettered");
+        }
+        let v = db.view(ann, "twice");
+        assert_eq!((v.depth, v.in_flight, v.dead), (1, 0, 1));
+        match db.ack(ann, "twice", &got[1]) {
+            Err(Failure::Rejected(p)) => assert_eq!(p.kind, ProblemKind::Conflict),
+            other => panic!("{other:?}"),
+        }
+        match nack(&mut db, &got[2], true) {
+            Err(Failure::Rejected(p)) => assert_eq!(p.kind, ProblemKind::NotFound),
+            other => panic!("{other:?}"),
+        }
+        // The batch ack counts a repeat as `acked` too.
+        let out: AckedBatch = db.ok(
+            AckBatch::KIND,
+            json!({"by": ann, "queue": "twice", "acks": [{"id": got[0].id, "receipt": got[0].receipt}]}),
+        );
+        assert_eq!(out.results[0].status, "acked");
+        let again = db.receive(ann, "twice", 10);
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].id, again[0].delivery_count), (got[1].id, 2));
     }
 
     #[test]
@@ -1839,6 +1967,8 @@ mod tests {
         let acks = json!([
             {"id": got[0].id, "receipt": got[0].receipt},
             {"id": got[1].id, "receipt": "not-it"},
+            {"id": got[2].id, "receipt": "not-it-either"},
+            // Already acked with this receipt: a repeat.
             {"id": got[2].id, "receipt": got[2].receipt},
         ]);
         let r: AckedBatch = db.ok(
@@ -1846,7 +1976,7 @@ mod tests {
             json!({"by": ann, "queue": "b", "acks": acks}),
         );
         let statuses: Vec<&str> = r.results.iter().map(|s| s.status.as_str()).collect();
-        assert_eq!(statuses, ["acked", "stale_receipt", "not_found"]);
+        assert_eq!(statuses, ["acked", "stale_receipt", "not_found", "acked"]);
         let v = db.view(ann, "b");
         assert_eq!((v.depth, v.in_flight), (0, 1));
         let p = db.err(

@@ -93,6 +93,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    settled_receipts (receipt) {
+        receipt -> Text,
+        queue -> Text,
+        message_id -> Text,
+        status -> Text,
+        settled_at -> BigInt,
+    }
+}
+
+/// How long a settled receipt is remembered (a repeat within this answers
+/// as the first settlement did).
+pub const SETTLED_RECEIPT_TTL_MS: i64 = 24 * 3600 * 1000;
+
+/// A receipt that settled its message: `status` is what it did (acked,
+/// requeued, dead_lettered).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = settled_receipts)]
+pub struct SettledRow {
+    pub receipt: String,
+    pub queue: String,
+    pub message_id: String,
+    pub status: String,
+    pub settled_at: i64,
+}
+
 /// `grants.kind`: what a grant is on.
 pub const QUEUE: &str = "queue";
 pub const TOPIC: &str = "topic";
@@ -282,6 +308,8 @@ impl QueueStore<'_> {
     pub fn delete_queue(&mut self, name: &str) -> QueryResult<()> {
         diesel::delete(messages::table.filter(messages::queue.eq(name))).execute(self.0)?;
         diesel::delete(dead_letters::table.filter(dead_letters::queue.eq(name))).execute(self.0)?;
+        diesel::delete(settled_receipts::table.filter(settled_receipts::queue.eq(name)))
+            .execute(self.0)?;
         diesel::delete(
             grants::table
                 .filter(grants::kind.eq(QUEUE))
@@ -553,6 +581,31 @@ impl QueueStore<'_> {
             })
             .execute(self.0)?;
         self.delete_message(m.seq)
+    }
+
+    // ---- settled receipts ---------------------------------------------------
+
+    /// What `receipt` settled, if it settled anything (and is remembered).
+    pub fn settled(&mut self, receipt: &str) -> QueryResult<Option<SettledRow>> {
+        settled_receipts::table
+            .find(receipt)
+            .select(SettledRow::as_select())
+            .first(self.0)
+            .optional()
+    }
+
+    /// Remembers that `row.receipt` settled its message, and forgets
+    /// settlements older than [`SETTLED_RECEIPT_TTL_MS`].
+    pub fn remember_settled(&mut self, row: &SettledRow) -> QueryResult<()> {
+        diesel::delete(
+            settled_receipts::table
+                .filter(settled_receipts::settled_at.lt(row.settled_at - SETTLED_RECEIPT_TTL_MS)),
+        )
+        .execute(self.0)?;
+        diesel::insert_or_ignore_into(settled_receipts::table)
+            .values(row)
+            .execute(self.0)
+            .map(|_| ())
     }
 
     pub fn dead_letter(&mut self, id: &str) -> QueryResult<Option<DeadRow>> {
