@@ -74,6 +74,8 @@ pub fn start<S: Service + Send>(mom: &Mom, service: S, pool: Pool) -> Addr<Servi
 }
 
 /// How often a service prunes its inbox.
+use super::supervision::DOWN_POLL;
+
 const INBOX_PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 enum Step {
@@ -285,7 +287,8 @@ impl<S: Service> Actor for ServiceActor<S> {
                     break;
                 }
                 slot.stats.set_state(ActorState::Down);
-                tokio::time::sleep(d).await;
+                // In slices, so clearing the fault ends the down period now.
+                tokio::time::sleep(d.min(DOWN_POLL)).await;
             }
         };
         // `wait` holds the mailbox: nothing is handled until registration.

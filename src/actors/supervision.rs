@@ -48,6 +48,10 @@ struct Backoff {
 }
 
 /// Restarts within this window of the previous one extend the streak.
+/// How often a killed actor waiting out its `down_ms` looks again, so that
+/// clearing its faults brings it back at once.
+pub const DOWN_POLL: Duration = Duration::from_millis(50);
+
 const STORM_WINDOW: Duration = Duration::from_secs(10);
 const BACKOFF_BASE: Duration = Duration::from_millis(20);
 const BACKOFF_CAP: Duration = Duration::from_secs(5);

@@ -206,7 +206,8 @@ impl PostOffice {
                 if d.is_zero() {
                     break;
                 }
-                tokio::time::sleep(d).await;
+                // In slices, so clearing the fault ends the down period now.
+                tokio::time::sleep(d.min(crate::actors::supervision::DOWN_POLL)).await;
             }
             // The previous incarnation died with its futures, and with them
             // any write it had sent to the journal but not yet seen commit: a

@@ -164,6 +164,8 @@ async fn pending_envelopes_are_replayed_when_the_node_restarts() {
     node.register(&bob_email).await;
     node.deposit(&ann, 1_000).await;
 
+    // Only the transfers' events are to pile up, not the registrations'.
+    crate::faults::settle(&node, &admin, "notifications").await;
     // Notifications stays down far longer than we wait: its events pile up.
     node.fault(
         &admin,
