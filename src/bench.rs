@@ -15,6 +15,8 @@
 //! histograms (`mom_journal_group_size`, `mom_journal_commit_seconds`) and,
 //! on Linux, each thread's CPU time from `/proc/self/task`, so the report
 //! can say where the time went.
+#[allow(unused_imports)]
+use crate::mom::{Destination as _, Message as _};
 use std::{
     cell::{Cell, RefCell},
     collections::{HashMap, HashSet},
@@ -60,8 +62,11 @@ const TICKS_PER_SECOND: f64 = 100.0;
 /// outcome, one commit per batch).
 struct BenchService;
 
-impl Service for BenchService {
+impl crate::mom::Destination for BenchService {
     const NAME: &'static str = "bench";
+}
+
+impl Service for BenchService {
 
     fn handle(
         &mut self,
@@ -78,16 +83,18 @@ impl Service for BenchService {
 }
 
 /// The bench command; its JSON is `--payload` bytes (11 at least).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 struct Echo {
     data: String,
 }
 
-impl Command for Echo {
-    const DESTINATION: &'static str = BenchService::NAME;
+impl crate::mom::Message for Echo {
+    type To = BenchService;
     const KIND: &'static str = "bench.echo";
     type Reply = ();
 }
+impl Command for Echo {}
+impl crate::mom::Handles<Echo> for BenchService {}
 
 impl Echo {
     fn sized(bytes: usize) -> Self {

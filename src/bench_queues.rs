@@ -19,6 +19,8 @@
 //!    shows in the figure rather than hiding it).
 //!
 //! The report prints medians over `--runs` runs and the spread.
+#[allow(unused_imports)]
+use crate::mom::{Destination as _, Message as _};
 use std::{
     cell::{Cell, RefCell},
     path::Path,
@@ -36,7 +38,7 @@ use crate::{
         queues::{
             edge, Ack, AckBatch, AckItem, By, CreateQueue, Delivered, Publish, Queues, Receive,
         },
-        runtime, Service as _,
+        runtime,
     },
     config::QueuesBenchArgs,
     mom::{registry::Registry, ExecOptions, Executed, Mom, MomConfig, MomError},

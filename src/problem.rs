@@ -33,6 +33,38 @@ pub enum ProblemKind {
     Internal,
 }
 
+impl ProblemKind {
+    /// The generic code of a problem of this kind that names no code of its
+    /// own (`not_found`, `conflict`, ...), as in its `type` URI.
+    pub const fn code(self) -> &'static str {
+        match self {
+            ProblemKind::BadRequest => "bad_request",
+            ProblemKind::Unauthorized => "unauthorized",
+            ProblemKind::Forbidden => "forbidden",
+            ProblemKind::NotFound => "not_found",
+            ProblemKind::Conflict => "conflict",
+            ProblemKind::Unprocessable => "unprocessable",
+            ProblemKind::TooLarge => "too_large",
+            ProblemKind::RateLimited => "rate_limited",
+            ProblemKind::Unavailable => "unavailable",
+            ProblemKind::Internal => "internal",
+        }
+    }
+
+    pub const ALL: [ProblemKind; 10] = [
+        ProblemKind::BadRequest,
+        ProblemKind::Unauthorized,
+        ProblemKind::Forbidden,
+        ProblemKind::NotFound,
+        ProblemKind::Conflict,
+        ProblemKind::Unprocessable,
+        ProblemKind::TooLarge,
+        ProblemKind::RateLimited,
+        ProblemKind::Unavailable,
+        ProblemKind::Internal,
+    ];
+}
+
 /// A failure with a human-readable detail; safe to show to the caller.
 #[derive(
     Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, utoipa::ToSchema,
@@ -40,6 +72,11 @@ pub enum ProblemKind {
 #[error("{kind:?}: {detail}")]
 pub struct Problem {
     pub kind: ProblemKind,
+    /// A stable, machine-readable code (`wallet.insufficient_funds`); empty
+    /// means the kind's generic code (see [`Problem::code`]). Records written
+    /// before codes existed have none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub code: String,
     pub detail: String,
 }
 
@@ -47,7 +84,21 @@ impl Problem {
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
         Self {
             kind,
+            code: String::new(),
             detail: detail.into(),
+        }
+    }
+    /// The same problem with a specific code.
+    pub fn with_code(mut self, code: &str) -> Self {
+        self.code = code.to_owned();
+        self
+    }
+    /// The stable code clients match on: the problem's own, else its kind's.
+    pub fn code(&self) -> &str {
+        if self.code.is_empty() {
+            self.kind.code()
+        } else {
+            &self.code
         }
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {

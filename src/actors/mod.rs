@@ -20,124 +20,16 @@ pub mod supervision;
 pub mod users;
 pub mod wallets;
 
+pub mod service;
+
 use std::path::Path;
 
-use diesel::SqliteConnection;
-use serde::{de::DeserializeOwned, Serialize};
-use uuid::Uuid;
+pub use service::{Cx, Done, Effects, Failure, Handled, Incoming, Service};
 
 use crate::{
-    mom::{
-        envelope::{Dispatch, Publish},
-        Event, Mom, Outcome,
-    },
-    problem::Problem,
+    mom::{Destination, Mom},
     store,
 };
-
-/// One message as a service sees it.
-#[derive(Debug)]
-pub struct Incoming<'a> {
-    /// The envelope id: derive ids of what this message creates from it, so
-    /// a replay can never create a second one.
-    pub id: Uuid,
-    pub kind: &'a str,
-    pub payload: &'a str,
-    /// When the envelope was first written (ms).
-    pub created_at: i64,
-}
-
-impl Incoming<'_> {
-    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Failure> {
-        serde_json::from_str(self.payload).map_err(|e| {
-            Failure::Rejected(Problem::bad_request(format!(
-                "malformed `{}` message: {e}",
-                self.kind
-            )))
-        })
-    }
-}
-
-/// What handling a message produced.
-#[derive(Debug, Default)]
-pub struct Effects {
-    pub reply: serde_json::Value,
-    pub publish: Vec<Publish>,
-    pub send: Vec<Dispatch>,
-}
-
-impl Effects {
-    pub fn reply<T: Serialize>(value: &T) -> Result<Self, Failure> {
-        Ok(Self {
-            reply: serde_json::to_value(value).map_err(|e| Failure::Transient(e.to_string()))?,
-            ..Self::default()
-        })
-    }
-
-    pub fn publish<E: Event>(mut self, event: &E) -> Self {
-        self.publish.push(Publish {
-            topic: E::TOPIC.into(),
-            payload: serde_json::to_string(event).expect("events serialize"),
-        });
-        self
-    }
-
-    /// Sends a command to another service (a saga step or its reply). It
-    /// is journaled with this message's completion, exactly once.
-    pub fn send<C: crate::mom::Command>(mut self, cmd: &C) -> Self {
-        self.send.push(Dispatch {
-            destination: C::DESTINATION.into(),
-            kind: C::KIND.into(),
-            payload: serde_json::to_string(cmd).expect("commands serialize"),
-        });
-        self
-    }
-
-    pub fn into_outcome(self) -> Outcome {
-        Outcome {
-            reply: Ok(self.reply),
-            publish: self.publish,
-            send: self.send,
-        }
-    }
-}
-
-/// Why a message was not applied.
-#[derive(Debug)]
-pub enum Failure {
-    /// A business answer ("insufficient funds"): recorded, never retried.
-    Rejected(Problem),
-    /// Infrastructure (store busy, I/O): retried, dead-lettered eventually.
-    Transient(String),
-}
-
-impl From<Problem> for Failure {
-    fn from(p: Problem) -> Self {
-        Failure::Rejected(p)
-    }
-}
-
-impl From<diesel::result::Error> for Failure {
-    fn from(e: diesel::result::Error) -> Self {
-        Failure::Transient(e.to_string())
-    }
-}
-
-/// A service: its name, its subscriptions and its message handler.
-pub trait Service: Unpin + 'static {
-    const NAME: &'static str;
-    /// Event topic patterns this service consumes.
-    const SUBSCRIPTIONS: &'static [&'static str] = &[];
-
-    /// Applies one message inside the runtime's transaction. Commands and
-    /// events may change state; queries must not (their transaction is
-    /// rolled back).
-    fn handle(
-        &mut self,
-        conn: &mut SqliteConnection,
-        msg: &Incoming<'_>,
-    ) -> Result<Effects, Failure>;
-}
 
 /// Starts every service actor under its supervisor, each on its own arbiter
 /// thread with its own database in `data`.

@@ -4,6 +4,8 @@
 //! about two batches are leased ahead of a slow client; it stops when the
 //! client goes away (messages leased for it then come back when their lease
 //! ends) or when its token stops being valid (checked after every poll).
+#[allow(unused_imports)]
+use crate::mom::{Destination as _, Message as _};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use tokio_stream::wrappers::ReceiverStream;
@@ -153,7 +155,10 @@ impl QueuesGrpc {
         req: &Request<T>,
         cmd: impl FnOnce(By) -> C,
         map: impl FnOnce(C::Reply) -> P,
-    ) -> Result<Response<P>, Status> {
+    ) -> Result<Response<P>, Status>
+    where
+        C::To: crate::mom::Handles<C>,
+    {
         let c = caller(&self.0, req).await?;
         let opts = exec_options(&self.0, req, Some(c.user_id))?;
         finish(self.0.mom.execute(&cmd(c.into()), opts).await, map)
@@ -163,7 +168,10 @@ impl QueuesGrpc {
         &self,
         req: &Request<T>,
         q: impl FnOnce(By) -> Q,
-    ) -> Result<Q::Reply, Status> {
+    ) -> Result<Q::Reply, Status>
+    where
+        Q::To: crate::mom::Handles<Q>,
+    {
         let c = caller(&self.0, req).await?;
         self.0
             .mom

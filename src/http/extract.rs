@@ -138,6 +138,7 @@ pub async fn command<C: Command>(
 ) -> Result<HttpResponse, ApiError>
 where
     C::Reply: Serialize,
+    C::To: crate::mom::Handles<C>,
 {
     let opts = exec_options(ctx, req, Some(owner))?;
     respond(ctx.mom.execute(&cmd, opts).await, ok)

@@ -1,5 +1,5 @@
 //! Envelopes and what a destination answers for one.
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::problem::Problem;
@@ -95,32 +95,4 @@ pub enum OpStatus {
     Done(Reply),
     /// Dead-lettered, with the last error.
     Dead(String),
-}
-
-/// A typed message for a service that changes state: journaled, delivered
-/// at least once, applied effectively once.
-pub trait Command: Serialize + Send + Sync + 'static {
-    const DESTINATION: &'static str;
-    const KIND: &'static str;
-    type Reply: DeserializeOwned + Send + 'static;
-    /// Rules that need no state, checked before anything is written.
-    fn validate(&self) -> Result<(), Problem> {
-        Ok(())
-    }
-}
-
-/// A typed read: delivered straight to the actor's mailbox, never journaled
-/// (losing one loses nothing), answered inside a rolled-back transaction.
-pub trait Query: Serialize + Send + Sync + 'static {
-    const DESTINATION: &'static str;
-    const KIND: &'static str;
-    type Reply: DeserializeOwned + Send + 'static;
-    fn validate(&self) -> Result<(), Problem> {
-        Ok(())
-    }
-}
-
-/// A service event on the `events` topic (`user.registered`, ...).
-pub trait Event: Serialize {
-    const TOPIC: &'static str;
 }

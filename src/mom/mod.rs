@@ -10,6 +10,7 @@
 //!   [`Mom::ask`] for reads, operations and dead letters.
 pub mod envelope;
 pub mod journal;
+pub mod message;
 pub mod post_office;
 pub mod registry;
 pub mod topics;
@@ -27,7 +28,8 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use envelope::NewEnvelope;
-pub use envelope::{Command, Envelope, Event, OpStatus, Outcome, Query, Reply};
+pub use envelope::{Envelope, OpStatus, Outcome, Reply};
+pub use message::{Command, Destination, Event, Handles, Message, Query};
 use journal::{Appended, EnvelopeRow, Journal};
 use post_office::{Ask, PostOffice, RetryDead, Submit};
 use registry::Registry;
@@ -301,7 +303,10 @@ impl Mom {
         &self,
         cmd: &C,
         opts: ExecOptions,
-    ) -> Result<Executed<C::Reply>, MomError> {
+    ) -> Result<Executed<C::Reply>, MomError>
+    where
+        C::To: Handles<C>,
+    {
         cmd.validate()?;
         let now = Instant::now();
         // The result may be awaited for `wait` (even zero); persisting always
@@ -320,7 +325,7 @@ impl Mom {
         });
         let env = NewEnvelope {
             id,
-            destination: C::DESTINATION.into(),
+            destination: <C::To as Destination>::NAME.into(),
             kind: C::KIND.into(),
             payload,
             correlation_id: None,
@@ -396,12 +401,15 @@ impl Mom {
     /// Sends a read to the destination's current incarnation. A destination
     /// that is restarting is waited for (polling its link) until the wait
     /// budget runs out; only then is the answer `Unavailable`.
-    pub async fn ask<Q: Query>(&self, query: &Q, wait: Duration) -> Result<Q::Reply, MomError> {
+    pub async fn ask<Q: Query>(&self, query: &Q, wait: Duration) -> Result<Q::Reply, MomError>
+    where
+        Q::To: Handles<Q>,
+    {
         query.validate()?;
         let payload = serde_json::to_string(query)
             .map_err(|e| Problem::bad_request(format!("unserializable query: {e}")))?;
         let deadline = tokio::time::Instant::now() + wait;
-        let slot = self.core.registry.get(Q::DESTINATION);
+        let slot = self.core.registry.get(<Q::To as Destination>::NAME);
         loop {
             if let Some(link) = slot.as_ref().and_then(|s| s.link()) {
                 let ask = link.ask.send(Ask {
@@ -415,7 +423,7 @@ impl Mom {
                     Err(_) => {
                         return Err(MomError::Unavailable(format!(
                             "{} did not answer within {} ms",
-                            Q::DESTINATION,
+                            <Q::To as Destination>::NAME,
                             wait.as_millis()
                         )))
                     }
@@ -424,7 +432,7 @@ impl Mom {
             if tokio::time::Instant::now() + ASK_POLL >= deadline {
                 return Err(MomError::Unavailable(format!(
                     "{} is restarting; retry shortly",
-                    Q::DESTINATION
+                    <Q::To as Destination>::NAME
                 )));
             }
             tokio::time::sleep(ASK_POLL).await;

@@ -16,6 +16,9 @@ use diesel::{
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
+/// The connection every store function takes: one name for it, so a second
+/// backend changes one line.
+pub type Db = SqliteConnection;
 pub type Pool = r2d2::Pool<ConnectionManager<SqliteConnection>>;
 pub type Conn = r2d2::PooledConnection<ConnectionManager<SqliteConnection>>;
 

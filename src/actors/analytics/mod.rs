@@ -10,6 +10,8 @@
 //! committed, restocked; low-stock alerts; stock adjustments).
 mod store;
 
+#[allow(unused_imports)]
+use crate::mom::{Destination as _, Message as _};
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -95,8 +97,8 @@ pub struct GetSales {
     pub to_ms: Option<i64>,
 }
 
-impl Query for GetSales {
-    const DESTINATION: &'static str = Analytics::NAME;
+impl crate::mom::Message for GetSales {
+    type To = Analytics;
     const KIND: &'static str = "get_sales";
     type Reply = SalesReport;
     fn validate(&self) -> Result<(), Problem> {
@@ -106,6 +108,8 @@ impl Query for GetSales {
         }
     }
 }
+impl Query for GetSales {}
+impl crate::mom::Handles<GetSales> for Analytics {}
 
 /// Which end of the range a bound is: a date means its whole day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,8 +272,11 @@ impl Analytics {
     }
 }
 
-impl Service for Analytics {
+impl crate::mom::Destination for Analytics {
     const NAME: &'static str = "analytics";
+}
+
+impl Service for Analytics {
     const SUBSCRIPTIONS: &'static [&'static str] =
         &[OrderConfirmed::TOPIC, OrderCancelled::TOPIC, "inventory.#"];
 

@@ -11,6 +11,8 @@
 //! lines (409 past that); only products the catalog has can be added (404).
 mod store;
 
+#[allow(unused_imports)]
+use crate::mom::{Destination as _, Message as _};
 use diesel::SqliteConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -105,8 +107,8 @@ pub struct AddItem {
     pub sku: String,
     pub quantity: i64,
 }
-impl Command for AddItem {
-    const DESTINATION: &'static str = Cart::NAME;
+impl crate::mom::Message for AddItem {
+    type To = Cart;
     const KIND: &'static str = "add_item";
     type Reply = CartView;
     fn validate(&self) -> Result<(), Problem> {
@@ -119,6 +121,8 @@ impl Command for AddItem {
         Ok(())
     }
 }
+impl Command for AddItem {}
+impl crate::mom::Handles<AddItem> for Cart {}
 
 /// Sets the quantity of a line already in the cart (1..=1000; remove with
 /// [`RemoveItem`]).
@@ -128,8 +132,8 @@ pub struct SetQuantity {
     pub sku: String,
     pub quantity: i64,
 }
-impl Command for SetQuantity {
-    const DESTINATION: &'static str = Cart::NAME;
+impl crate::mom::Message for SetQuantity {
+    type To = Cart;
     const KIND: &'static str = "set_quantity";
     type Reply = CartView;
     fn validate(&self) -> Result<(), Problem> {
@@ -140,14 +144,16 @@ impl Command for SetQuantity {
         Ok(())
     }
 }
+impl Command for SetQuantity {}
+impl crate::mom::Handles<SetQuantity> for Cart {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RemoveItem {
     pub user_id: Uuid,
     pub sku: String,
 }
-impl Command for RemoveItem {
-    const DESTINATION: &'static str = Cart::NAME;
+impl crate::mom::Message for RemoveItem {
+    type To = Cart;
     const KIND: &'static str = "remove_item";
     type Reply = CartView;
     fn validate(&self) -> Result<(), Problem> {
@@ -157,35 +163,44 @@ impl Command for RemoveItem {
         Ok(())
     }
 }
+impl Command for RemoveItem {}
+impl crate::mom::Handles<RemoveItem> for Cart {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClearCart {
     pub user_id: Uuid,
 }
-impl Command for ClearCart {
-    const DESTINATION: &'static str = Cart::NAME;
+impl crate::mom::Message for ClearCart {
+    type To = Cart;
     const KIND: &'static str = "clear_cart";
     type Reply = CartView;
 }
+impl Command for ClearCart {}
+impl crate::mom::Handles<ClearCart> for Cart {}
 
 /// The user's cart at current prices (`orders::place` prices orders with it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GetCart {
     pub user_id: Uuid,
 }
-impl Query for GetCart {
-    const DESTINATION: &'static str = Cart::NAME;
+impl crate::mom::Message for GetCart {
+    type To = Cart;
     const KIND: &'static str = "get_cart";
     type Reply = CartView;
 }
+impl Query for GetCart {}
+impl crate::mom::Handles<GetCart> for Cart {}
 
 // ---- the actor -----------------------------------------------------------
 
 #[derive(Debug, Default)]
 pub struct Cart;
 
-impl Service for Cart {
+impl crate::mom::Destination for Cart {
     const NAME: &'static str = "cart";
+}
+
+impl Service for Cart {
     const SUBSCRIPTIONS: &'static [&'static str] =
         &["catalog.product.#", OrderCreated::TOPIC, UserDeleted::TOPIC];
 

@@ -18,6 +18,8 @@
 //! character (NUL included) is refused with 422.
 mod store;
 
+#[allow(unused_imports)]
+use crate::mom::{Destination as _, Message as _};
 use std::time::Duration;
 
 use diesel::SqliteConnection;
@@ -192,8 +194,8 @@ pub struct CreateProduct {
     pub product: Product,
     pub initial_stock: Option<i64>,
 }
-impl Command for CreateProduct {
-    const DESTINATION: &'static str = Catalog::NAME;
+impl crate::mom::Message for CreateProduct {
+    type To = Catalog;
     const KIND: &'static str = "create_product";
     type Reply = Product;
     fn validate(&self) -> Result<(), Problem> {
@@ -201,14 +203,16 @@ impl Command for CreateProduct {
         check_stock(self.initial_stock)
     }
 }
+impl Command for CreateProduct {}
+impl crate::mom::Handles<CreateProduct> for Catalog {}
 
 /// Admin: replace a product's fields (sku stays).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UpdateProduct {
     pub product: Product,
 }
-impl Command for UpdateProduct {
-    const DESTINATION: &'static str = Catalog::NAME;
+impl crate::mom::Message for UpdateProduct {
+    type To = Catalog;
     const KIND: &'static str = "update_product";
     type Reply = Product;
     fn validate(&self) -> Result<(), Problem> {
@@ -219,13 +223,15 @@ impl Command for UpdateProduct {
         normalize(&self.product).map(|_| ())
     }
 }
+impl Command for UpdateProduct {}
+impl crate::mom::Handles<UpdateProduct> for Catalog {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeleteProduct {
     pub sku: String,
 }
-impl Command for DeleteProduct {
-    const DESTINATION: &'static str = Catalog::NAME;
+impl crate::mom::Message for DeleteProduct {
+    type To = Catalog;
     const KIND: &'static str = "delete_product";
     type Reply = Product;
     fn validate(&self) -> Result<(), Problem> {
@@ -236,6 +242,8 @@ impl Command for DeleteProduct {
         }
     }
 }
+impl Command for DeleteProduct {}
+impl crate::mom::Handles<DeleteProduct> for Catalog {}
 
 /// Search over title and author (`q`), filter by category, paginate.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -244,8 +252,8 @@ pub struct ListProducts {
     pub category: Option<String>,
     pub page: Page,
 }
-impl Query for ListProducts {
-    const DESTINATION: &'static str = Catalog::NAME;
+impl crate::mom::Message for ListProducts {
+    type To = Catalog;
     const KIND: &'static str = "list_products";
     type Reply = Paged<Product>;
     fn validate(&self) -> Result<(), Problem> {
@@ -282,24 +290,28 @@ impl Query for ListProducts {
         Ok(())
     }
 }
+impl Query for ListProducts {}
+impl crate::mom::Handles<ListProducts> for Catalog {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GetProduct {
     pub sku: String,
 }
-impl Query for GetProduct {
-    const DESTINATION: &'static str = Catalog::NAME;
+impl crate::mom::Message for GetProduct {
+    type To = Catalog;
     const KIND: &'static str = "get_product";
     type Reply = Product;
 }
+impl Query for GetProduct {}
+impl crate::mom::Handles<GetProduct> for Catalog {}
 
 /// The products among `skus` that exist (unknown skus are left out).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PriceList {
     pub skus: Vec<String>,
 }
-impl Query for PriceList {
-    const DESTINATION: &'static str = Catalog::NAME;
+impl crate::mom::Message for PriceList {
+    type To = Catalog;
     const KIND: &'static str = "price_list";
     type Reply = Vec<Product>;
     fn validate(&self) -> Result<(), Problem> {
@@ -312,6 +324,8 @@ impl Query for PriceList {
         Ok(())
     }
 }
+impl Query for PriceList {}
+impl crate::mom::Handles<PriceList> for Catalog {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProductCreated {
@@ -504,8 +518,11 @@ pub async fn seed_demo(mom: &Mom) -> anyhow::Result<()> {
 #[derive(Debug, Default)]
 pub struct Catalog;
 
-impl Service for Catalog {
+impl crate::mom::Destination for Catalog {
     const NAME: &'static str = "catalog";
+}
+
+impl Service for Catalog {
 
     fn handle(
         &mut self,

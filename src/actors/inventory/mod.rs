@@ -16,6 +16,8 @@
 //! its reorder point).
 mod store;
 
+#[allow(unused_imports)]
+use crate::mom::{Destination as _, Message as _};
 use std::collections::BTreeMap;
 
 use diesel::SqliteConnection;
@@ -138,8 +140,8 @@ pub struct SetStock {
     pub on_hand: i64,
     pub reorder_point: Option<i64>,
 }
-impl Command for SetStock {
-    const DESTINATION: &'static str = Inventory::NAME;
+impl crate::mom::Message for SetStock {
+    type To = Inventory;
     const KIND: &'static str = "set_stock";
     type Reply = StockView;
     fn validate(&self) -> Result<(), Problem> {
@@ -156,6 +158,8 @@ impl Command for SetStock {
         Ok(())
     }
 }
+impl Command for SetStock {}
+impl crate::mom::Handles<SetStock> for Inventory {}
 
 /// `POST /inventory/{sku}/decrease` (seed 004): idempotent per `order_id`.
 /// Takes units out of stock outside the saga, as sold.
@@ -165,8 +169,8 @@ pub struct Decrease {
     pub quantity: i64,
     pub order_id: String,
 }
-impl Command for Decrease {
-    const DESTINATION: &'static str = Inventory::NAME;
+impl crate::mom::Message for Decrease {
+    type To = Inventory;
     const KIND: &'static str = "decrease";
     type Reply = StockView;
     fn validate(&self) -> Result<(), Problem> {
@@ -182,27 +186,33 @@ impl Command for Decrease {
         Ok(())
     }
 }
+impl Command for Decrease {}
+impl crate::mom::Handles<Decrease> for Inventory {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GetStock {
     pub sku: String,
 }
-impl Query for GetStock {
-    const DESTINATION: &'static str = Inventory::NAME;
+impl crate::mom::Message for GetStock {
+    type To = Inventory;
     const KIND: &'static str = "get_stock";
     type Reply = StockView;
 }
+impl Query for GetStock {}
+impl crate::mom::Handles<GetStock> for Inventory {}
 
 /// Admin: skus whose available stock is at or below their reorder point.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LowStock {
     pub page: Page,
 }
-impl Query for LowStock {
-    const DESTINATION: &'static str = Inventory::NAME;
+impl crate::mom::Message for LowStock {
+    type To = Inventory;
     const KIND: &'static str = "low_stock";
     type Reply = Paged<StockView>;
 }
+impl Query for LowStock {}
+impl crate::mom::Handles<LowStock> for Inventory {}
 
 // ---- saga messages (from `orders`; replies go back to `orders`) ------------
 
@@ -213,11 +223,13 @@ pub struct Reserve {
     pub order_id: Uuid,
     pub lines: Vec<Line>,
 }
-impl Command for Reserve {
-    const DESTINATION: &'static str = Inventory::NAME;
+impl crate::mom::Message for Reserve {
+    type To = Inventory;
     const KIND: &'static str = "reserve";
     type Reply = ();
 }
+impl Command for Reserve {}
+impl crate::mom::Handles<Reserve> for Inventory {}
 
 /// Gives an order's reservation back (payment failed / cancelled before
 /// commit). No reply needed; a no-op if nothing is reserved.
@@ -225,11 +237,13 @@ impl Command for Reserve {
 pub struct Release {
     pub order_id: Uuid,
 }
-impl Command for Release {
-    const DESTINATION: &'static str = Inventory::NAME;
+impl crate::mom::Message for Release {
+    type To = Inventory;
     const KIND: &'static str = "release";
     type Reply = ();
 }
+impl Command for Release {}
+impl crate::mom::Handles<Release> for Inventory {}
 
 /// Turns an order's reservation into a sale (on_hand -= q, reserved -= q,
 /// sold += q). No reply needed.
@@ -237,11 +251,13 @@ impl Command for Release {
 pub struct Commit {
     pub order_id: Uuid,
 }
-impl Command for Commit {
-    const DESTINATION: &'static str = Inventory::NAME;
+impl crate::mom::Message for Commit {
+    type To = Inventory;
     const KIND: &'static str = "commit";
     type Reply = ();
 }
+impl Command for Commit {}
+impl crate::mom::Handles<Commit> for Inventory {}
 
 /// Puts a committed order's units back on hand (a cancelled confirmed
 /// order): on_hand += q, sold -= q. No reply needed.
@@ -249,11 +265,13 @@ impl Command for Commit {
 pub struct Restock {
     pub order_id: Uuid,
 }
-impl Command for Restock {
-    const DESTINATION: &'static str = Inventory::NAME;
+impl crate::mom::Message for Restock {
+    type To = Inventory;
     const KIND: &'static str = "restock";
     type Reply = ();
 }
+impl Command for Restock {}
+impl crate::mom::Handles<Restock> for Inventory {}
 
 // ---- events ------------------------------------------------------------------
 
@@ -645,8 +663,11 @@ impl Inventory {
     }
 }
 
-impl Service for Inventory {
+impl crate::mom::Destination for Inventory {
     const NAME: &'static str = "inventory";
+}
+
+impl Service for Inventory {
     const SUBSCRIPTIONS: &'static [&'static str] = &[ProductCreated::TOPIC];
 
     fn handle(

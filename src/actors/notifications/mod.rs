@@ -4,6 +4,8 @@
 //! create a second one.
 mod store;
 
+#[allow(unused_imports)]
+use crate::mom::{Destination as _, Message as _};
 use diesel::SqliteConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -41,11 +43,13 @@ pub struct ListNotifications {
     pub page: Page,
 }
 
-impl Query for ListNotifications {
-    const DESTINATION: &'static str = Notifications::NAME;
+impl crate::mom::Message for ListNotifications {
+    type To = Notifications;
     const KIND: &'static str = "list_notifications";
     type Reply = Paged<NotificationView>;
 }
+impl Query for ListNotifications {}
+impl crate::mom::Handles<ListNotifications> for Notifications {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MarkRead {
@@ -53,11 +57,13 @@ pub struct MarkRead {
     pub id: Uuid,
 }
 
-impl Command for MarkRead {
-    const DESTINATION: &'static str = Notifications::NAME;
+impl crate::mom::Message for MarkRead {
+    type To = Notifications;
     const KIND: &'static str = "mark_read";
     type Reply = NotificationView;
 }
+impl Command for MarkRead {}
+impl crate::mom::Handles<MarkRead> for Notifications {}
 
 fn dollars(cents: i64) -> String {
     format!("${}.{:02}", cents / 100, cents % 100)
@@ -96,8 +102,11 @@ impl Notifications {
     }
 }
 
-impl Service for Notifications {
+impl crate::mom::Destination for Notifications {
     const NAME: &'static str = "notifications";
+}
+
+impl Service for Notifications {
     const SUBSCRIPTIONS: &'static [&'static str] = &[
         UserRegistered::TOPIC,
         TransferCompleted::TOPIC,

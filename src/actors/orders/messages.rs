@@ -1,5 +1,8 @@
 //! The orders contract: its views, the commands it accepts (from the edges
 //! and, as saga replies, from other services) and the events it publishes.
+#[allow(unused_imports)]
+use crate::mom::{Destination as _, Message as _};
+use super::Orders;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -153,8 +156,8 @@ pub struct PlaceOrder {
     /// The lines came from the cart (which `order.created` then clears).
     pub from_cart: bool,
 }
-impl Command for PlaceOrder {
-    const DESTINATION: &'static str = NAME;
+impl crate::mom::Message for PlaceOrder {
+    type To = Orders;
     const KIND: &'static str = "place_order";
     type Reply = OrderView;
     fn validate(&self) -> Result<(), Problem> {
@@ -167,6 +170,8 @@ impl Command for PlaceOrder {
         self.shipping_address.validate()
     }
 }
+impl Command for PlaceOrder {}
+impl crate::mom::Handles<PlaceOrder> for Orders {}
 
 /// Owner (or admin) cancels: allowed until the order ships; compensates.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -175,11 +180,13 @@ pub struct CancelOrder {
     pub user_id: Uuid,
     pub admin: bool,
 }
-impl Command for CancelOrder {
-    const DESTINATION: &'static str = NAME;
+impl crate::mom::Message for CancelOrder {
+    type To = Orders;
     const KIND: &'static str = "cancel_order";
     type Reply = OrderView;
 }
+impl Command for CancelOrder {}
+impl crate::mom::Handles<CancelOrder> for Orders {}
 
 /// Admin: confirmed → shipped → delivered.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -187,11 +194,13 @@ pub struct SetOrderStatus {
     pub order_id: Uuid,
     pub status: OrderStatus,
 }
-impl Command for SetOrderStatus {
-    const DESTINATION: &'static str = NAME;
+impl crate::mom::Message for SetOrderStatus {
+    type To = Orders;
     const KIND: &'static str = "set_order_status";
     type Reply = OrderView;
 }
+impl Command for SetOrderStatus {}
+impl crate::mom::Handles<SetOrderStatus> for Orders {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GetOrder {
@@ -199,11 +208,13 @@ pub struct GetOrder {
     pub user_id: Uuid,
     pub admin: bool,
 }
-impl Query for GetOrder {
-    const DESTINATION: &'static str = NAME;
+impl crate::mom::Message for GetOrder {
+    type To = Orders;
     const KIND: &'static str = "get_order";
     type Reply = OrderView;
 }
+impl Query for GetOrder {}
+impl crate::mom::Handles<GetOrder> for Orders {}
 
 /// The caller's orders, newest first; an admin sees everyone's.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,11 +223,13 @@ pub struct ListOrders {
     pub admin: bool,
     pub page: Page,
 }
-impl Query for ListOrders {
-    const DESTINATION: &'static str = NAME;
+impl crate::mom::Message for ListOrders {
+    type To = Orders;
     const KIND: &'static str = "list_orders";
     type Reply = Paged<OrderView>;
 }
+impl Query for ListOrders {}
+impl crate::mom::Handles<ListOrders> for Orders {}
 
 // ---- saga replies (sent by inventory, payments, shipping) -----------------------
 
@@ -224,43 +237,51 @@ impl Query for ListOrders {
 pub struct StockReserved {
     pub order_id: Uuid,
 }
-impl Command for StockReserved {
-    const DESTINATION: &'static str = NAME;
+impl crate::mom::Message for StockReserved {
+    type To = Orders;
     const KIND: &'static str = "stock_reserved";
     type Reply = ();
 }
+impl Command for StockReserved {}
+impl crate::mom::Handles<StockReserved> for Orders {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StockUnavailable {
     pub order_id: Uuid,
     pub reason: String,
 }
-impl Command for StockUnavailable {
-    const DESTINATION: &'static str = NAME;
+impl crate::mom::Message for StockUnavailable {
+    type To = Orders;
     const KIND: &'static str = "stock_unavailable";
     type Reply = ();
 }
+impl Command for StockUnavailable {}
+impl crate::mom::Handles<StockUnavailable> for Orders {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PaymentSucceeded {
     pub order_id: Uuid,
 }
-impl Command for PaymentSucceeded {
-    const DESTINATION: &'static str = NAME;
+impl crate::mom::Message for PaymentSucceeded {
+    type To = Orders;
     const KIND: &'static str = "payment_succeeded";
     type Reply = ();
 }
+impl Command for PaymentSucceeded {}
+impl crate::mom::Handles<PaymentSucceeded> for Orders {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PaymentFailed {
     pub order_id: Uuid,
     pub reason: String,
 }
-impl Command for PaymentFailed {
-    const DESTINATION: &'static str = NAME;
+impl crate::mom::Message for PaymentFailed {
+    type To = Orders;
     const KIND: &'static str = "payment_failed";
     type Reply = ();
 }
+impl Command for PaymentFailed {}
+impl crate::mom::Handles<PaymentFailed> for Orders {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShipmentCreated {
@@ -268,11 +289,13 @@ pub struct ShipmentCreated {
     pub carrier: String,
     pub tracking_number: String,
 }
-impl Command for ShipmentCreated {
-    const DESTINATION: &'static str = NAME;
+impl crate::mom::Message for ShipmentCreated {
+    type To = Orders;
     const KIND: &'static str = "shipment_created";
     type Reply = ();
 }
+impl Command for ShipmentCreated {}
+impl crate::mom::Handles<ShipmentCreated> for Orders {}
 
 // ---- events ------------------------------------------------------------------------
 

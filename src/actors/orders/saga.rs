@@ -13,6 +13,8 @@
 //! a reply that arrives for an order cancelled meanwhile compensates its own
 //! step (a late reservation is released, a late charge refunded, a late
 //! shipment cancelled).
+#[allow(unused_imports)]
+use crate::mom::{Destination as _, Message as _};
 use std::collections::BTreeMap;
 
 use diesel::SqliteConnection;
@@ -32,7 +34,7 @@ use crate::{
         shipping::{CancelShipment, CreateShipment, SetShipmentStatus},
         Effects, Failure, Incoming, Service,
     },
-    mom::{Command, ExecOptions, Executed, Mom, MomError, Query},
+    mom::{ExecOptions, Executed, Mom, MomError},
     problem::Problem,
 };
 
@@ -233,8 +235,11 @@ impl Orders {
     }
 }
 
-impl Service for Orders {
+impl crate::mom::Destination for Orders {
     const NAME: &'static str = NAME;
+}
+
+impl Service for Orders {
 
     fn handle(
         &mut self,

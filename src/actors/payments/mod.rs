@@ -4,6 +4,8 @@
 //! per order, refunded on compensation. Publishes `payment.*`.
 mod store;
 
+#[allow(unused_imports)]
+use crate::mom::{Destination as _, Message as _};
 use diesel::SqliteConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -168,33 +170,39 @@ pub struct Charge {
     pub amount_cents: i64,
     pub method: PaymentMethod,
 }
-impl Command for Charge {
-    const DESTINATION: &'static str = Payments::NAME;
+impl crate::mom::Message for Charge {
+    type To = Payments;
     const KIND: &'static str = "charge";
     type Reply = ();
 }
+impl Command for Charge {}
+impl crate::mom::Handles<Charge> for Payments {}
 
 /// Refund an order's captured payment (no-op if none or already refunded).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Refund {
     pub order_id: Uuid,
 }
-impl Command for Refund {
-    const DESTINATION: &'static str = Payments::NAME;
+impl crate::mom::Message for Refund {
+    type To = Payments;
     const KIND: &'static str = "refund";
     type Reply = ();
 }
+impl Command for Refund {}
+impl crate::mom::Handles<Refund> for Payments {}
 
 /// From `wallets`: the debit for `order_id` went through.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WalletDebited {
     pub order_id: Uuid,
 }
-impl Command for WalletDebited {
-    const DESTINATION: &'static str = Payments::NAME;
+impl crate::mom::Message for WalletDebited {
+    type To = Payments;
     const KIND: &'static str = "wallet_debited";
     type Reply = ();
 }
+impl Command for WalletDebited {}
+impl crate::mom::Handles<WalletDebited> for Payments {}
 
 /// From `wallets`: the debit for `order_id` was refused.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -202,11 +210,13 @@ pub struct WalletDebitFailed {
     pub order_id: Uuid,
     pub reason: String,
 }
-impl Command for WalletDebitFailed {
-    const DESTINATION: &'static str = Payments::NAME;
+impl crate::mom::Message for WalletDebitFailed {
+    type To = Payments;
     const KIND: &'static str = "wallet_debit_failed";
     type Reply = ();
 }
+impl Command for WalletDebitFailed {}
+impl crate::mom::Handles<WalletDebitFailed> for Payments {}
 
 // ---- edge queries ------------------------------------------------------------------
 
@@ -217,11 +227,13 @@ pub struct ValidateCard {
     pub expiry: String,
     pub cvv: String,
 }
-impl Query for ValidateCard {
-    const DESTINATION: &'static str = Payments::NAME;
+impl crate::mom::Message for ValidateCard {
+    type To = Payments;
     const KIND: &'static str = "validate_card";
     type Reply = CardCheck;
 }
+impl Query for ValidateCard {}
+impl crate::mom::Handles<ValidateCard> for Payments {}
 
 /// The payment of an order (owner or admin).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -230,11 +242,13 @@ pub struct GetPayment {
     pub user_id: Uuid,
     pub admin: bool,
 }
-impl Query for GetPayment {
-    const DESTINATION: &'static str = Payments::NAME;
+impl crate::mom::Message for GetPayment {
+    type To = Payments;
     const KIND: &'static str = "get_payment";
     type Reply = PaymentView;
 }
+impl Query for GetPayment {}
+impl crate::mom::Handles<GetPayment> for Payments {}
 
 // ---- events ----------------------------------------------------------------------------
 
@@ -434,8 +448,11 @@ impl Payments {
     }
 }
 
-impl Service for Payments {
+impl crate::mom::Destination for Payments {
     const NAME: &'static str = "payments";
+}
+
+impl Service for Payments {
 
     fn handle(
         &mut self,
@@ -552,7 +569,7 @@ mod tests {
     fn sent<C: Command + DeserializeOwned>(fx: &Effects) -> C {
         assert_eq!(fx.send.len(), 1, "{:?}", fx.send);
         assert_eq!(fx.send[0].kind, C::KIND, "{:?}", fx.send);
-        assert_eq!(fx.send[0].destination, C::DESTINATION);
+        assert_eq!(fx.send[0].destination, <C::To as crate::mom::Destination>::NAME);
         serde_json::from_str(&fx.send[0].payload).unwrap()
     }
 

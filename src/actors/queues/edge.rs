@@ -111,7 +111,10 @@ pub async fn settle<C: Requeues>(
     mom: &Mom,
     cmd: &C,
     opts: ExecOptions,
-) -> Result<Executed<Settled>, MomError> {
+) -> Result<Executed<Settled>, MomError>
+where
+    C::To: crate::mom::Handles<C>,
+{
     let res = mom.execute(cmd, opts).await;
     if let Ok(Executed::Done(s)) = &res {
         if s.status == "requeued" {

@@ -65,6 +65,8 @@ mod store;
 
 pub mod edge;
 
+#[allow(unused_imports)]
+use crate::mom::{Destination as _, Message as _};
 use std::collections::BTreeMap;
 
 use diesel::SqliteConnection;
@@ -588,8 +590,8 @@ pub struct CreateQueue {
     pub max_deliveries: Option<u32>,
     pub message_ttl_s: Option<u32>,
 }
-impl Command for CreateQueue {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for CreateQueue {
+    type To = Queues;
     const KIND: &'static str = "queue.create";
     type Reply = QueueView;
     fn validate(&self) -> Result<(), Problem> {
@@ -605,20 +607,24 @@ impl Command for CreateQueue {
         Ok(())
     }
 }
+impl Command for CreateQueue {}
+impl crate::mom::Handles<CreateQueue> for Queues {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeleteQueue {
     pub by: By,
     pub name: String,
 }
-impl Command for DeleteQueue {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for DeleteQueue {
+    type To = Queues;
     const KIND: &'static str = "queue.delete";
     type Reply = QueueView;
     fn validate(&self) -> Result<(), Problem> {
         Ok(check_name("queue", &self.name)?)
     }
 }
+impl Command for DeleteQueue {}
+impl crate::mom::Handles<DeleteQueue> for Queues {}
 
 /// Sets (replaces) what `user_email` may do on a queue or topic; an empty
 /// list revokes. Owner only.
@@ -630,8 +636,8 @@ pub struct Grant {
     pub user_email: String,
     pub permissions: Vec<Permission>,
 }
-impl Command for Grant {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for Grant {
+    type To = Queues;
     const KIND: &'static str = "grant";
     type Reply = GrantView;
     fn validate(&self) -> Result<(), Problem> {
@@ -646,6 +652,8 @@ impl Command for Grant {
         Ok(())
     }
 }
+impl Command for Grant {}
+impl crate::mom::Handles<Grant> for Queues {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Publish {
@@ -656,8 +664,8 @@ pub struct Publish {
     pub headers: BTreeMap<String, String>,
     pub delay_s: Option<u32>,
 }
-impl Command for Publish {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for Publish {
+    type To = Queues;
     const KIND: &'static str = "queue.publish";
     type Reply = Published;
     fn validate(&self) -> Result<(), Problem> {
@@ -667,6 +675,8 @@ impl Command for Publish {
         Ok(())
     }
 }
+impl Command for Publish {}
+impl crate::mom::Handles<Publish> for Queues {}
 
 /// Leases up to `max` receivable messages. The long poll lives at the edge
 /// ([`edge::receive`]); this command never waits.
@@ -678,8 +688,8 @@ pub struct Receive {
     /// Overrides the queue's visibility timeout for these leases.
     pub visibility_timeout_s: Option<u32>,
 }
-impl Command for Receive {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for Receive {
+    type To = Queues;
     const KIND: &'static str = "queue.receive";
     type Reply = Received;
     fn validate(&self) -> Result<(), Problem> {
@@ -694,6 +704,8 @@ impl Command for Receive {
         Ok(())
     }
 }
+impl Command for Receive {}
+impl crate::mom::Handles<Receive> for Queues {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Ack {
@@ -702,8 +714,8 @@ pub struct Ack {
     pub id: Uuid,
     pub receipt: String,
 }
-impl Command for Ack {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for Ack {
+    type To = Queues;
     const KIND: &'static str = "queue.ack";
     type Reply = Settled;
     fn validate(&self) -> Result<(), Problem> {
@@ -712,6 +724,8 @@ impl Command for Ack {
         Ok(())
     }
 }
+impl Command for Ack {}
+impl crate::mom::Handles<Ack> for Queues {}
 
 /// One receipt in an [`AckBatch`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -730,8 +744,8 @@ pub struct AckBatch {
     pub queue: String,
     pub acks: Vec<AckItem>,
 }
-impl Command for AckBatch {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for AckBatch {
+    type To = Queues;
     const KIND: &'static str = "queue.ack_batch";
     type Reply = AckedBatch;
     fn validate(&self) -> Result<(), Problem> {
@@ -747,6 +761,8 @@ impl Command for AckBatch {
         Ok(())
     }
 }
+impl Command for AckBatch {}
+impl crate::mom::Handles<AckBatch> for Queues {}
 
 /// Per receipt, in request order: `acked`, `not_found` (no longer in the
 /// queue) or `stale_receipt` (received again since).
@@ -765,8 +781,8 @@ pub struct Nack {
     pub requeue: bool,
     pub delay_s: Option<u32>,
 }
-impl Command for Nack {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for Nack {
+    type To = Queues;
     const KIND: &'static str = "queue.nack";
     type Reply = Settled;
     fn validate(&self) -> Result<(), Problem> {
@@ -776,6 +792,8 @@ impl Command for Nack {
         Ok(())
     }
 }
+impl Command for Nack {}
+impl crate::mom::Handles<Nack> for Queues {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Redrive {
@@ -783,42 +801,48 @@ pub struct Redrive {
     pub queue: String,
     pub id: Uuid,
 }
-impl Command for Redrive {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for Redrive {
+    type To = Queues;
     const KIND: &'static str = "queue.redrive";
     type Reply = Settled;
     fn validate(&self) -> Result<(), Problem> {
         Ok(check_name("queue", &self.queue)?)
     }
 }
+impl Command for Redrive {}
+impl crate::mom::Handles<Redrive> for Queues {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateTopic {
     pub by: By,
     pub name: String,
 }
-impl Command for CreateTopic {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for CreateTopic {
+    type To = Queues;
     const KIND: &'static str = "topic.create";
     type Reply = TopicView;
     fn validate(&self) -> Result<(), Problem> {
         Ok(check_name("topic", &self.name)?)
     }
 }
+impl Command for CreateTopic {}
+impl crate::mom::Handles<CreateTopic> for Queues {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeleteTopic {
     pub by: By,
     pub name: String,
 }
-impl Command for DeleteTopic {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for DeleteTopic {
+    type To = Queues;
     const KIND: &'static str = "topic.delete";
     type Reply = TopicView;
     fn validate(&self) -> Result<(), Problem> {
         Ok(check_name("topic", &self.name)?)
     }
 }
+impl Command for DeleteTopic {}
+impl crate::mom::Handles<DeleteTopic> for Queues {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PublishTopic {
@@ -829,8 +853,8 @@ pub struct PublishTopic {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
 }
-impl Command for PublishTopic {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for PublishTopic {
+    type To = Queues;
     const KIND: &'static str = "topic.publish";
     type Reply = TopicPublished;
     fn validate(&self) -> Result<(), Problem> {
@@ -840,6 +864,8 @@ impl Command for PublishTopic {
         Ok(())
     }
 }
+impl Command for PublishTopic {}
+impl crate::mom::Handles<PublishTopic> for Queues {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Bind {
@@ -848,8 +874,8 @@ pub struct Bind {
     pub queue: String,
     pub pattern: String,
 }
-impl Command for Bind {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for Bind {
+    type To = Queues;
     const KIND: &'static str = "topic.bind";
     type Reply = SubscriptionView;
     fn validate(&self) -> Result<(), Problem> {
@@ -859,6 +885,8 @@ impl Command for Bind {
         Ok(())
     }
 }
+impl Command for Bind {}
+impl crate::mom::Handles<Bind> for Queues {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Unbind {
@@ -866,14 +894,16 @@ pub struct Unbind {
     pub topic: String,
     pub id: Uuid,
 }
-impl Command for Unbind {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for Unbind {
+    type To = Queues;
     const KIND: &'static str = "topic.unbind";
     type Reply = SubscriptionView;
     fn validate(&self) -> Result<(), Problem> {
         Ok(check_name("topic", &self.topic)?)
     }
 }
+impl Command for Unbind {}
+impl crate::mom::Handles<Unbind> for Queues {}
 
 // ---- queries -------------------------------------------------------------------
 
@@ -882,25 +912,29 @@ pub struct GetQueue {
     pub by: By,
     pub name: String,
 }
-impl Query for GetQueue {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for GetQueue {
+    type To = Queues;
     const KIND: &'static str = "queue.get";
     type Reply = QueueView;
     fn validate(&self) -> Result<(), Problem> {
         Ok(check_name("queue", &self.name)?)
     }
 }
+impl Query for GetQueue {}
+impl crate::mom::Handles<GetQueue> for Queues {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ListQueues {
     pub by: By,
     pub page: Page,
 }
-impl Query for ListQueues {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for ListQueues {
+    type To = Queues;
     const KIND: &'static str = "queue.list";
     type Reply = Paged<QueueView>;
 }
+impl Query for ListQueues {}
+impl crate::mom::Handles<ListQueues> for Queues {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ListDeadLetters {
@@ -908,14 +942,16 @@ pub struct ListDeadLetters {
     pub queue: String,
     pub page: Page,
 }
-impl Query for ListDeadLetters {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for ListDeadLetters {
+    type To = Queues;
     const KIND: &'static str = "queue.dead_letters";
     type Reply = Paged<DeadLetterView>;
     fn validate(&self) -> Result<(), Problem> {
         Ok(check_name("queue", &self.queue)?)
     }
 }
+impl Query for ListDeadLetters {}
+impl crate::mom::Handles<ListDeadLetters> for Queues {}
 
 /// Whether a receive would find something now (and when it will); checks
 /// the consume permission like a receive.
@@ -924,39 +960,45 @@ pub struct Peek {
     pub by: By,
     pub queue: String,
 }
-impl Query for Peek {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for Peek {
+    type To = Queues;
     const KIND: &'static str = "queue.peek";
     type Reply = Head;
     fn validate(&self) -> Result<(), Problem> {
         Ok(check_name("queue", &self.queue)?)
     }
 }
+impl Query for Peek {}
+impl crate::mom::Handles<Peek> for Queues {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GetTopic {
     pub by: By,
     pub name: String,
 }
-impl Query for GetTopic {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for GetTopic {
+    type To = Queues;
     const KIND: &'static str = "topic.get";
     type Reply = TopicView;
     fn validate(&self) -> Result<(), Problem> {
         Ok(check_name("topic", &self.name)?)
     }
 }
+impl Query for GetTopic {}
+impl crate::mom::Handles<GetTopic> for Queues {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ListTopics {
     pub by: By,
     pub page: Page,
 }
-impl Query for ListTopics {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for ListTopics {
+    type To = Queues;
     const KIND: &'static str = "topic.list";
     type Reply = Paged<TopicView>;
 }
+impl Query for ListTopics {}
+impl crate::mom::Handles<ListTopics> for Queues {}
 
 /// What an operation needs on a queue or topic (see [`CheckAccess`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -984,23 +1026,27 @@ pub struct CheckAccess {
     pub need: Need,
     pub action: String,
 }
-impl Query for CheckAccess {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for CheckAccess {
+    type To = Queues;
     const KIND: &'static str = "access.check";
     type Reply = ();
     fn validate(&self) -> Result<(), Problem> {
         Ok(check_name(self.on.as_str(), &self.name)?)
     }
 }
+impl Query for CheckAccess {}
+impl crate::mom::Handles<CheckAccess> for Queues {}
 
 /// Every queue's counts, for `/metrics` (no route serves it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AllCounts {}
-impl Query for AllCounts {
-    const DESTINATION: &'static str = Queues::NAME;
+impl crate::mom::Message for AllCounts {
+    type To = Queues;
     const KIND: &'static str = "queue.all_counts";
     type Reply = Vec<QueueCounts>;
 }
+impl Query for AllCounts {}
+impl crate::mom::Handles<AllCounts> for Queues {}
 
 // ---- the actor -----------------------------------------------------------------
 
@@ -1206,8 +1252,11 @@ fn receive(
     Ok(Received { messages: out })
 }
 
-impl Service for Queues {
+impl crate::mom::Destination for Queues {
     const NAME: &'static str = "queues";
+}
+
+impl Service for Queues {
     const SUBSCRIPTIONS: &'static [&'static str] = &[UserRegistered::TOPIC, UserDeleted::TOPIC];
 
     fn handle(

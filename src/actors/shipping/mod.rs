@@ -3,6 +3,8 @@
 //! `shipment.created|dispatched|delivered`.
 mod store;
 
+#[allow(unused_imports)]
+use crate::mom::{Destination as _, Message as _};
 use diesel::SqliteConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -37,11 +39,13 @@ pub struct CreateShipment {
     pub user_id: Uuid,
     pub address: Address,
 }
-impl Command for CreateShipment {
-    const DESTINATION: &'static str = Shipping::NAME;
+impl crate::mom::Message for CreateShipment {
+    type To = Shipping;
     const KIND: &'static str = "create_shipment";
     type Reply = ();
 }
+impl Command for CreateShipment {}
+impl crate::mom::Handles<CreateShipment> for Shipping {}
 
 /// From `orders` (admin status changes): "dispatched" or "delivered".
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,8 +53,8 @@ pub struct SetShipmentStatus {
     pub order_id: Uuid,
     pub status: String,
 }
-impl Command for SetShipmentStatus {
-    const DESTINATION: &'static str = Shipping::NAME;
+impl crate::mom::Message for SetShipmentStatus {
+    type To = Shipping;
     const KIND: &'static str = "set_shipment_status";
     type Reply = ();
     fn validate(&self) -> Result<(), Problem> {
@@ -63,17 +67,21 @@ impl Command for SetShipmentStatus {
         }
     }
 }
+impl Command for SetShipmentStatus {}
+impl crate::mom::Handles<SetShipmentStatus> for Shipping {}
 
 /// From `orders` (a cancelled order): the shipment will not leave.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CancelShipment {
     pub order_id: Uuid,
 }
-impl Command for CancelShipment {
-    const DESTINATION: &'static str = Shipping::NAME;
+impl crate::mom::Message for CancelShipment {
+    type To = Shipping;
     const KIND: &'static str = "cancel_shipment";
     type Reply = ();
 }
+impl Command for CancelShipment {}
+impl crate::mom::Handles<CancelShipment> for Shipping {}
 
 /// `GET /shipments/{order_id}` (owner or admin).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,11 +90,13 @@ pub struct GetShipment {
     pub user_id: Uuid,
     pub admin: bool,
 }
-impl Query for GetShipment {
-    const DESTINATION: &'static str = Shipping::NAME;
+impl crate::mom::Message for GetShipment {
+    type To = Shipping;
     const KIND: &'static str = "get_shipment";
     type Reply = ShipmentView;
 }
+impl Query for GetShipment {}
+impl crate::mom::Handles<GetShipment> for Shipping {}
 
 macro_rules! shipment_event {
     ($name:ident, $topic:expr) => {
@@ -201,8 +211,11 @@ impl Shipping {
     }
 }
 
-impl Service for Shipping {
+impl crate::mom::Destination for Shipping {
     const NAME: &'static str = "shipping";
+}
+
+impl Service for Shipping {
 
     fn handle(
         &mut self,

@@ -11,6 +11,8 @@
 //! last admin account cannot be deleted.
 mod store;
 
+#[allow(unused_imports)]
+use crate::mom::{Destination as _, Message as _};
 use diesel::SqliteConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -84,8 +86,8 @@ pub struct Register {
     pub role: Role,
 }
 
-impl Command for Register {
-    const DESTINATION: &'static str = Users::NAME;
+impl crate::mom::Message for Register {
+    type To = Users;
     const KIND: &'static str = "register";
     type Reply = UserView;
     fn validate(&self) -> Result<(), Problem> {
@@ -93,6 +95,8 @@ impl Command for Register {
         validate_name(&self.name)
     }
 }
+impl Command for Register {}
+impl crate::mom::Handles<Register> for Users {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UpdateUser {
@@ -101,8 +105,8 @@ pub struct UpdateUser {
     pub password_hash: Option<String>,
 }
 
-impl Command for UpdateUser {
-    const DESTINATION: &'static str = Users::NAME;
+impl crate::mom::Message for UpdateUser {
+    type To = Users;
     const KIND: &'static str = "update_user";
     type Reply = UserView;
     fn validate(&self) -> Result<(), Problem> {
@@ -112,28 +116,34 @@ impl Command for UpdateUser {
         }
     }
 }
+impl Command for UpdateUser {}
+impl crate::mom::Handles<UpdateUser> for Users {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeleteUser {
     pub user_id: Uuid,
 }
 
-impl Command for DeleteUser {
-    const DESTINATION: &'static str = Users::NAME;
+impl crate::mom::Message for DeleteUser {
+    type To = Users;
     const KIND: &'static str = "delete_user";
     type Reply = UserView;
 }
+impl Command for DeleteUser {}
+impl crate::mom::Handles<DeleteUser> for Users {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GetUser {
     pub user_id: Uuid,
 }
 
-impl Query for GetUser {
-    const DESTINATION: &'static str = Users::NAME;
+impl crate::mom::Message for GetUser {
+    type To = Users;
     const KIND: &'static str = "get_user";
     type Reply = UserView;
 }
+impl Query for GetUser {}
+impl crate::mom::Handles<GetUser> for Users {}
 
 /// The stored hash for an email, for login (answered to the `login` flow only).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,11 +157,13 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
-impl Query for FindCredentials {
-    const DESTINATION: &'static str = Users::NAME;
+impl crate::mom::Message for FindCredentials {
+    type To = Users;
     const KIND: &'static str = "find_credentials";
     type Reply = Option<Credentials>;
 }
+impl Query for FindCredentials {}
+impl crate::mom::Handles<FindCredentials> for Users {}
 
 /// The account's current token version; `None` when there is no such
 /// account (deleted, or never was). Asked by [`authenticate`] on a cache miss.
@@ -160,11 +172,13 @@ pub struct GetTokenVersion {
     pub user_id: Uuid,
 }
 
-impl Query for GetTokenVersion {
-    const DESTINATION: &'static str = Users::NAME;
+impl crate::mom::Message for GetTokenVersion {
+    type To = Users;
     const KIND: &'static str = "get_token_version";
     type Reply = Option<i64>;
 }
+impl Query for GetTokenVersion {}
+impl crate::mom::Handles<GetTokenVersion> for Users {}
 
 // ---- events --------------------------------------------------------------
 
@@ -409,8 +423,11 @@ impl From<UserError> for MomError {
 #[derive(Debug, Default)]
 pub struct Users;
 
-impl Service for Users {
+impl crate::mom::Destination for Users {
     const NAME: &'static str = "users";
+}
+
+impl Service for Users {
 
     fn handle(
         &mut self,

@@ -5,6 +5,8 @@
 //! `wallet.transfer.completed`.
 mod store;
 
+#[allow(unused_imports)]
+use crate::mom::{Destination as _, Message as _};
 use diesel::SqliteConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -103,14 +105,16 @@ pub struct Deposit {
     pub amount_cents: i64,
 }
 
-impl Command for Deposit {
-    const DESTINATION: &'static str = Wallets::NAME;
+impl crate::mom::Message for Deposit {
+    type To = Wallets;
     const KIND: &'static str = "deposit";
     type Reply = WalletView;
     fn validate(&self) -> Result<(), Problem> {
         check_amount(self.amount_cents)
     }
 }
+impl Command for Deposit {}
+impl crate::mom::Handles<Deposit> for Wallets {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Transfer {
@@ -120,8 +124,8 @@ pub struct Transfer {
     pub note: Option<String>,
 }
 
-impl Command for Transfer {
-    const DESTINATION: &'static str = Wallets::NAME;
+impl crate::mom::Message for Transfer {
+    type To = Wallets;
     const KIND: &'static str = "transfer";
     type Reply = TransferView;
     fn validate(&self) -> Result<(), Problem> {
@@ -139,17 +143,21 @@ impl Command for Transfer {
         Ok(())
     }
 }
+impl Command for Transfer {}
+impl crate::mom::Handles<Transfer> for Wallets {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GetWallet {
     pub user_id: Uuid,
 }
 
-impl Query for GetWallet {
-    const DESTINATION: &'static str = Wallets::NAME;
+impl crate::mom::Message for GetWallet {
+    type To = Wallets;
     const KIND: &'static str = "get_wallet";
     type Reply = WalletView;
 }
+impl Query for GetWallet {}
+impl crate::mom::Handles<GetWallet> for Wallets {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ListTransfers {
@@ -157,11 +165,13 @@ pub struct ListTransfers {
     pub page: Page,
 }
 
-impl Query for ListTransfers {
-    const DESTINATION: &'static str = Wallets::NAME;
+impl crate::mom::Message for ListTransfers {
+    type To = Wallets;
     const KIND: &'static str = "list_transfers";
     type Reply = Paged<TransferView>;
 }
+impl Query for ListTransfers {}
+impl crate::mom::Handles<ListTransfers> for Wallets {}
 
 /// From `payments`: debit the buyer for an order (at most once per order).
 /// Replies `payments::WalletDebited` or `payments::WalletDebitFailed`.
@@ -172,11 +182,13 @@ pub struct Debit {
     pub amount_cents: i64,
 }
 
-impl Command for Debit {
-    const DESTINATION: &'static str = Wallets::NAME;
+impl crate::mom::Message for Debit {
+    type To = Wallets;
     const KIND: &'static str = "debit";
     type Reply = ();
 }
+impl Command for Debit {}
+impl crate::mom::Handles<Debit> for Wallets {}
 
 /// From `payments`: give an order's debit back (a refund; at most once).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -186,11 +198,13 @@ pub struct Credit {
     pub amount_cents: i64,
 }
 
-impl Command for Credit {
-    const DESTINATION: &'static str = Wallets::NAME;
+impl crate::mom::Message for Credit {
+    type To = Wallets;
     const KIND: &'static str = "credit";
     type Reply = ();
 }
+impl Command for Credit {}
+impl crate::mom::Handles<Credit> for Wallets {}
 
 // ---- events --------------------------------------------------------------
 
@@ -220,8 +234,11 @@ impl Event for DepositCompleted {
 #[derive(Debug, Default)]
 pub struct Wallets;
 
-impl Service for Wallets {
+impl crate::mom::Destination for Wallets {
     const NAME: &'static str = "wallets";
+}
+
+impl Service for Wallets {
     const SUBSCRIPTIONS: &'static [&'static str] = &[UserRegistered::TOPIC, UserDeleted::TOPIC];
 
     fn handle(
