@@ -67,7 +67,6 @@ impl crate::mom::Destination for BenchService {
 }
 
 impl Service for BenchService {
-
     fn handle(
         &mut self,
         _conn: &mut SqliteConnection,

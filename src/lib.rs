@@ -74,6 +74,7 @@ pub mod bench_orders;
 pub mod bench_queues;
 pub mod client;
 pub mod config;
+pub mod context;
 pub mod grpc;
 pub mod http;
 pub mod metrics;

@@ -7,8 +7,6 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::{actors::supervision::ActorState, mom::registry::Slot};
-
 pub struct Metrics {
     pub registry: Registry,
     pub actor_processed: IntCounterVec,
@@ -182,28 +180,33 @@ pub fn forget_queue(queue: &str) {
     }
 }
 
-/// Prometheus text for a scrape, with the gauges brought up to date.
-pub fn render(slots: &[std::sync::Arc<Slot>], journal_counts: &[(String, i64)]) -> String {
+/// Sets one actor's scrape-time gauges.
+pub fn set_actor(name: &str, pending: u64, up: bool) {
     let m = get();
-    for s in slots {
-        m.actor_pending
-            .with_label_values(&[s.stats.name])
-            .set(s.stats.pending() as i64);
-        m.actor_up
-            .with_label_values(&[s.stats.name])
-            .set(i64::from(s.stats.state() == ActorState::Running));
-    }
+    m.actor_pending
+        .with_label_values(&[name])
+        .set(i64::try_from(pending).unwrap_or(i64::MAX));
+    m.actor_up.with_label_values(&[name]).set(i64::from(up));
+}
+
+/// Sets the journal's envelope counts by status (absent statuses are 0).
+pub fn set_journal_counts(counts: &[(String, i64)]) {
+    let m = get();
     for status in ["pending", "done", "dead"] {
-        let n = journal_counts
+        let n = counts
             .iter()
             .find(|(s, _)| s == status)
             .map(|(_, n)| *n)
             .unwrap_or(0);
         m.mom_envelopes.with_label_values(&[status]).set(n);
     }
+}
+
+/// Every metric as Prometheus text.
+pub fn render() -> String {
     let mut buf = Vec::new();
     TextEncoder::new()
-        .encode(&m.registry.gather(), &mut buf)
+        .encode(&get().registry.gather(), &mut buf)
         .expect("text encoding");
     String::from_utf8(buf).unwrap_or_default()
 }

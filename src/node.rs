@@ -12,22 +12,9 @@ use crate::{
     },
     auth::{self, AuthLimiter, Keys, Passwords, Role, TokenVersions},
     config::ServeArgs,
+    context::NodeCtx,
     mom::{registry::Registry, ExecOptions, Mom, MomConfig, MomError},
 };
-
-/// What both edges share.
-pub struct NodeCtx {
-    pub mom: Mom,
-    pub keys: Keys,
-    /// Wait budget when the client sends no `Prefer: wait=N`.
-    pub default_wait: Duration,
-    /// Login and register attempts per client address, on both edges.
-    pub auth_limiter: AuthLimiter,
-    /// Bounded Argon2id with reused memory: every hash and verification.
-    pub passwords: Passwords,
-    /// Each account's token version, cached for both edges' token checks.
-    pub token_versions: TokenVersions,
-}
 
 /// Where a started node listens.
 #[derive(Debug, Clone, Copy)]

@@ -51,6 +51,23 @@ impl ProblemKind {
         }
     }
 
+    /// The HTTP status a problem of this kind answers with, on REST and in
+    /// the console client's messages (gRPC maps in `grpc::status`).
+    pub const fn http_status(self) -> u16 {
+        match self {
+            ProblemKind::BadRequest => 400,
+            ProblemKind::Unauthorized => 401,
+            ProblemKind::Forbidden => 403,
+            ProblemKind::NotFound => 404,
+            ProblemKind::Conflict => 409,
+            ProblemKind::Unprocessable => 422,
+            ProblemKind::TooLarge => 413,
+            ProblemKind::RateLimited => 429,
+            ProblemKind::Unavailable => 503,
+            ProblemKind::Internal => 500,
+        }
+    }
+
     pub const ALL: [ProblemKind; 10] = [
         ProblemKind::BadRequest,
         ProblemKind::Unauthorized,

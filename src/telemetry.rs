@@ -17,7 +17,7 @@ pub fn init(format: LogFormat) {
             .location()
             .map(|l| format!("{}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        let message = crate::actors::supervision::panic_message(info.payload());
+        let message = crate::mom::supervision::panic_message(info.payload());
         tracing::error!(%location, %message, "panic (caught by the supervisor if in an actor)");
     }));
 }

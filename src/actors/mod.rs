@@ -8,7 +8,6 @@
 pub mod analytics;
 pub mod cart;
 pub mod catalog;
-pub mod control;
 pub mod inventory;
 pub mod notifications;
 pub mod orders;
@@ -16,11 +15,11 @@ pub mod payments;
 pub mod queues;
 pub mod runtime;
 pub mod shipping;
-pub mod supervision;
 pub mod users;
 pub mod wallets;
 
 pub mod service;
+pub mod testkit;
 
 use std::path::Path;
 

@@ -18,10 +18,7 @@ use std::{
 use actix::prelude::*;
 use diesel::{Connection, SqliteConnection};
 
-use super::{
-    supervision::{panic_message, ActorState},
-    Failure, Incoming, Service,
-};
+use super::{Failure, Incoming, Service};
 use crate::{
     mom::{
         post_office::{
@@ -74,7 +71,7 @@ pub fn start<S: Service + Send>(mom: &Mom, service: S, pool: Pool) -> Addr<Servi
 }
 
 /// How often a service prunes its inbox.
-use super::supervision::DOWN_POLL;
+use crate::mom::supervision::{panic_message, ActorState, DOWN_POLL};
 
 const INBOX_PRUNE_EVERY: Duration = Duration::from_secs(600);
 

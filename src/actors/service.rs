@@ -200,12 +200,10 @@ impl From<diesel::result::Error> for Failure {
             E::NotFound => Failure::Rejected(
                 Problem::new(ProblemKind::NotFound, "not found").with_code("not_found"),
             ),
-            E::DatabaseError(K::UniqueViolation | K::CheckViolation, info) => {
-                Failure::Rejected(
-                    Problem::new(ProblemKind::Conflict, info.message().to_owned())
-                        .with_code("conflict"),
-                )
-            }
+            E::DatabaseError(K::UniqueViolation | K::CheckViolation, info) => Failure::Rejected(
+                Problem::new(ProblemKind::Conflict, info.message().to_owned())
+                    .with_code("conflict"),
+            ),
             _ => Failure::Transient(e.to_string()),
         }
     }
@@ -308,6 +306,49 @@ macro_rules! dispatch {
                     }
                 )*)?
                 Err($crate::actors::service::unhandled($name, msg.kind))
+            }
+        }
+    };
+}
+
+/// Gives a service's error enum (a `thiserror` enum whose messages are safe
+/// to show) its problem kinds and stable codes, and the conversions to
+/// [`Problem`] and [`Failure`]:
+///
+/// ```ignore
+/// error_codes! { WalletError {
+///     InvalidAmount => Unprocessable "wallet.invalid_amount",
+///     InsufficientFunds { .. } => Conflict "wallet.insufficient_funds",
+/// } }
+/// ```
+///
+/// The match it generates is exhaustive, so a new variant without a code
+/// does not compile; `CODES` lists them all for the docs.
+#[macro_export]
+macro_rules! error_codes {
+    ($err:ty { $($v:ident $({ $($sf:tt)* })? $(( $($tf:tt)* ))? => $kind:ident $code:literal),* $(,)? }) => {
+        impl $err {
+            /// Every code this error carries, with its kind.
+            pub const CODES: &'static [(&'static str, $crate::problem::ProblemKind)] =
+                &[$(($code, $crate::problem::ProblemKind::$kind)),*];
+
+            pub fn kind_and_code(&self) -> ($crate::problem::ProblemKind, &'static str) {
+                match self {
+                    $(Self::$v $({ $($sf)* })? $(( $($tf)* ))? => ($crate::problem::ProblemKind::$kind, $code),)*
+                }
+            }
+        }
+
+        impl From<$err> for $crate::problem::Problem {
+            fn from(e: $err) -> Self {
+                let (kind, code) = e.kind_and_code();
+                $crate::problem::Problem::new(kind, e.to_string()).with_code(code)
+            }
+        }
+
+        impl From<$err> for $crate::actors::Failure {
+            fn from(e: $err) -> Self {
+                $crate::actors::Failure::Rejected(e.into())
             }
         }
     };

@@ -10,7 +10,7 @@ use reqwest::{header, Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::{http::error::status_of, problem::Problem};
+use crate::problem::Problem;
 
 /// Every REST path starts here.
 pub const V1: &str = "/api/v1";
@@ -41,7 +41,8 @@ impl ClientError {
     }
 
     fn from_problem(p: &Problem) -> Self {
-        let status = status_of(p.kind);
+        let status =
+            StatusCode::from_u16(p.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         ClientError::Api {
             status: status.as_u16(),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),

@@ -9,11 +9,11 @@ use super::{
     status::{mom_status, status},
 };
 use crate::{
-    actors::{
+    context::NodeCtx,
+    mom::{
         control::{self, ActorInfo},
         supervision::{ActorState, FaultAction},
     },
-    node::NodeCtx,
 };
 
 pub struct AdminGrpc(pub Arc<NodeCtx>);

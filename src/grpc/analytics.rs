@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     actors::analytics::{GetSales, SalesReport},
-    node::NodeCtx,
+    context::NodeCtx,
 };
 
 pub struct AnalyticsGrpc(pub Arc<NodeCtx>);

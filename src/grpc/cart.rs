@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     actors::cart::{AddItem, CartView, ClearCart, GetCart, RemoveItem, SetQuantity},
-    node::NodeCtx,
+    context::NodeCtx,
 };
 
 pub struct CartGrpc(pub Arc<NodeCtx>);

@@ -13,7 +13,7 @@ use crate::{
     actors::catalog::{
         CreateProduct, DeleteProduct, GetProduct, ListProducts, Product, UpdateProduct, CURRENCY,
     },
-    node::NodeCtx,
+    context::NodeCtx,
 };
 
 pub struct CatalogGrpc(pub Arc<NodeCtx>);

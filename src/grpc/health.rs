@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 use tonic_health::{server::HealthReporter, ServingStatus};
 
 use super::pb;
-use crate::{actors::supervision::ActorState, mom::registry::Registry, mom::MOM_ACTOR};
+use crate::mom::{registry::Registry, supervision::ActorState, MOM_ACTOR};
 
 /// How often actor states are sampled.
 pub const EVERY: Duration = Duration::from_millis(100);

@@ -45,8 +45,8 @@ use uuid::Uuid;
 use crate::{
     actors::users as users_actor,
     auth::Caller,
+    context::NodeCtx,
     mom::{ExecOptions, Executed, MomError},
-    node::NodeCtx,
 };
 
 /// Generated code, one module per package.
@@ -134,46 +134,31 @@ pub fn admin<'a, T>(
     }
 }
 
-/// `idempotency-key` and `prefer: wait=N` metadata, as the REST headers.
+/// `idempotency-key` and `prefer: wait=N` metadata, parsed as the REST
+/// headers are.
 pub fn exec_options<T>(
     ctx: &NodeCtx,
     req: &Request<T>,
     owner: Option<Uuid>,
 ) -> Result<ExecOptions, Status> {
-    let idempotency_key = match req.metadata().get("idempotency-key") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .filter(|k| {
-                    !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic())
-                })
-                .ok_or_else(|| {
-                    Status::invalid_argument(
-                        "idempotency-key must be 1 to 255 visible ASCII characters",
-                    )
-                })?
-                .to_owned(),
-        ),
-    };
-    Ok(ExecOptions {
+    ExecOptions::parse(
         owner,
-        idempotency_key,
-        wait: wait_budget(ctx, req),
-    })
+        req.metadata().get("idempotency-key").map(|v| v.as_bytes()),
+        prefer(req),
+        ctx.default_wait,
+    )
+    .map_err(status::status)
 }
 
 pub fn wait_budget<T>(ctx: &NodeCtx, req: &Request<T>) -> Duration {
+    crate::mom::wait_budget(prefer(req), ctx.default_wait)
+}
+
+fn prefer<T>(req: &Request<T>) -> impl Iterator<Item = &str> {
     req.metadata()
-        .get("prefer")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.split(',')
-                .filter_map(|p| p.trim().strip_prefix("wait="))
-                .find_map(|n| n.trim().parse::<u64>().ok())
-        })
-        .map(|s| Duration::from_secs(s).min(crate::http::extract::MAX_WAIT))
-        .unwrap_or(ctx.default_wait)
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
 }
 
 /// Maps a command's fate to a response.

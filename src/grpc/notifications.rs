@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     actors::notifications::{ListNotifications, MarkRead, NotificationView},
-    node::NodeCtx,
+    context::NodeCtx,
 };
 
 pub struct NotificationsGrpc(pub Arc<NodeCtx>);

@@ -8,7 +8,7 @@ use super::{
     pb::operations::{self as pb, operations_server::Operations},
     status::mom_status,
 };
-use crate::node::NodeCtx;
+use crate::context::NodeCtx;
 
 pub struct OperationsGrpc(pub Arc<NodeCtx>);
 

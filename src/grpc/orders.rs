@@ -14,7 +14,7 @@ use crate::{
         self, Address, CancelOrder, CardInput, GetOrder, ItemRequest, ListOrders, OrderStatus,
         OrderView, PaymentInput, PlaceRequest, SetOrderStatus,
     },
-    node::NodeCtx,
+    context::NodeCtx,
 };
 
 pub struct OrdersGrpc(pub Arc<NodeCtx>);

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     actors::payments::{CardCheck, GetPayment, PaymentView, ValidateCard},
-    node::NodeCtx,
+    context::NodeCtx,
 };
 
 pub struct PaymentsGrpc(pub Arc<NodeCtx>);

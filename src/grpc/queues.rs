@@ -25,8 +25,8 @@ use crate::{
         QueueView, Receive, Redrive, Settled, SubscriptionView, TopicView, Unbind, MAX_WAIT_S,
     },
     actors::users::authenticate,
+    context::NodeCtx,
     mom::{Command, Executed, MomError},
-    node::NodeCtx,
     problem::ProblemKind,
 };
 

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     actors::shipping::{GetShipment, ShipmentView},
-    node::NodeCtx,
+    context::NodeCtx,
 };
 
 pub struct ShippingGrpc(pub Arc<NodeCtx>);

@@ -19,9 +19,17 @@ pub fn code_of(kind: ProblemKind) -> Code {
     }
 }
 
+/// The status for a problem, its stable code in `x-error-code` metadata.
 pub fn status(p: Problem) -> Status {
-    Status::new(code_of(p.kind), p.detail)
+    let mut s = Status::new(code_of(p.kind), p.detail.clone());
+    if let Ok(v) = tonic::metadata::MetadataValue::try_from(p.code()) {
+        s.metadata_mut().insert(ERROR_CODE, v);
+    }
+    s
 }
+
+/// The metadata key carrying a problem's stable code.
+pub const ERROR_CODE: &str = "x-error-code";
 
 pub fn mom_status(e: MomError) -> Status {
     status(e.into())

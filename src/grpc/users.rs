@@ -17,8 +17,8 @@ use super::{
 use crate::{
     actors::users::{self, Account, DeleteUser, GetUser, UserView},
     auth::{passwords::BUSY_RETRY_AFTER_S, Role},
+    context::NodeCtx,
     mom::Executed,
-    node::NodeCtx,
 };
 
 pub struct UsersGrpc(pub Arc<NodeCtx>);

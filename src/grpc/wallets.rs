@@ -11,8 +11,8 @@ use super::{
 };
 use crate::{
     actors::wallets::{Deposit, GetWallet, ListTransfers, Transfer, TransferView, WalletView},
+    context::NodeCtx,
     http::wallets::recipient,
-    node::NodeCtx,
 };
 
 pub struct WalletsGrpc(pub Arc<NodeCtx>);

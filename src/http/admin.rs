@@ -9,9 +9,11 @@ use super::{
     extract::{Admin, Auth, PageQuery},
 };
 use crate::{
-    actors::control::{self, ActorInfo, FaultRequest},
-    mom::{DeadLetter, Operation},
-    node::NodeCtx,
+    context::NodeCtx,
+    mom::{
+        control::{self, ActorInfo, FaultRequest},
+        DeadLetter, Operation,
+    },
     problem::{Paged, Problem},
 };
 

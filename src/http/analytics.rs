@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     actors::analytics::{DaySales, GetSales, InventoryCounters, ProductSales, SalesReport},
-    node::NodeCtx,
+    context::NodeCtx,
 };
 
 /// `?from=&to=`: RFC 3339 timestamps or YYYY-MM-DD dates (UTC, whole days),

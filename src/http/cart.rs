@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     actors::cart::{AddItem, CartItem, CartView, ClearCart, GetCart, RemoveItem, SetQuantity},
-    node::NodeCtx,
+    context::NodeCtx,
 };
 
 /// `POST /cart/items`.

@@ -12,7 +12,7 @@ use crate::{
     actors::catalog::{
         CreateProduct, DeleteProduct, GetProduct, ListProducts, Product, UpdateProduct, CURRENCY,
     },
-    node::NodeCtx,
+    context::NodeCtx,
     problem::{Page, Paged, Problem},
 };
 

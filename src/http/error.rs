@@ -20,6 +20,11 @@ pub struct ProblemBody {
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// A stable, machine-readable code to match on (the README's error
+    /// table lists them): a service's own (`wallet.insufficient_funds`) or
+    /// the kind's (`not_found`). The `detail` text may change; this does not.
+    #[schema(example = "wallet.insufficient_funds")]
+    pub code: String,
 }
 
 #[derive(Debug)]
@@ -44,18 +49,7 @@ impl From<MomError> for ApiError {
 }
 
 pub fn status_of(kind: ProblemKind) -> StatusCode {
-    match kind {
-        ProblemKind::BadRequest => StatusCode::BAD_REQUEST,
-        ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
-        ProblemKind::Forbidden => StatusCode::FORBIDDEN,
-        ProblemKind::NotFound => StatusCode::NOT_FOUND,
-        ProblemKind::Conflict => StatusCode::CONFLICT,
-        ProblemKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
-        ProblemKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ProblemKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// Renders a problem as problem+json.
@@ -70,6 +64,7 @@ pub fn problem_response(p: &Problem) -> HttpResponse {
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
         status: status.as_u16(),
         detail: p.detail.clone(),
+        code: p.code().to_owned(),
     };
     let mut res = HttpResponse::build(status);
     res.content_type("application/problem+json");

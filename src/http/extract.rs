@@ -13,8 +13,8 @@ use super::error::ApiError;
 use crate::{
     actors::users,
     auth::Caller,
+    context::NodeCtx,
     mom::{Command, ExecOptions, Executed, MomError},
-    node::NodeCtx,
     problem::Problem,
 };
 
@@ -65,47 +65,29 @@ impl FromRequest for Admin {
     }
 }
 
-/// Longest `Prefer: wait=N` honoured.
-pub const MAX_WAIT: Duration = Duration::from_secs(60);
-
 /// The wait budget: `Prefer: wait=N` (seconds) or the node's default.
 pub fn wait_budget(ctx: &NodeCtx, req: &HttpRequest) -> Duration {
+    crate::mom::wait_budget(prefer(req), ctx.default_wait)
+}
+
+fn prefer(req: &HttpRequest) -> impl Iterator<Item = &str> {
     req.headers()
         .get_all("prefer")
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|p| p.trim().strip_prefix("wait="))
-        .filter_map(|n| n.trim().parse::<u64>().ok())
-        .map(|s| Duration::from_secs(s).min(MAX_WAIT))
-        .next()
-        .unwrap_or(ctx.default_wait)
 }
 
-/// `Idempotency-Key`: 1 to 255 visible ASCII characters.
-pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(v) = req.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = v
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| {
-            Problem::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
-        })?;
-    Ok(Some(key.to_owned()))
-}
-
+/// `Idempotency-Key` and `Prefer: wait=N`, parsed as the gRPC edge does.
 pub fn exec_options(
     ctx: &NodeCtx,
     req: &HttpRequest,
     owner: Option<Uuid>,
 ) -> Result<ExecOptions, ApiError> {
-    Ok(ExecOptions {
+    Ok(ExecOptions::parse(
         owner,
-        idempotency_key: idempotency_key(req)?,
-        wait: wait_budget(ctx, req),
-    })
+        req.headers().get("idempotency-key").map(|v| v.as_bytes()),
+        prefer(req),
+        ctx.default_wait,
+    )?)
 }
 
 /// 202 with the operation to poll.

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     actors::inventory::{Decrease, GetStock, LowStock, SetStock, StockView},
-    node::NodeCtx,
+    context::NodeCtx,
     problem::Paged,
 };
 

@@ -32,7 +32,7 @@ use futures::FutureExt as _;
 use tracing_actix_web::TracingLogger;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{actors::supervision::ActorState, node::NodeCtx, problem::Problem};
+use crate::{context::NodeCtx, mom::supervision::ActorState, problem::Problem};
 use error::{json_error, path_error, problem_response, query_error};
 
 /// Largest request body accepted.
@@ -199,7 +199,15 @@ async fn readyz(ctx: web::Data<NodeCtx>) -> HttpResponse {
 async fn metrics(ctx: web::Data<NodeCtx>) -> HttpResponse {
     let counts = ctx.mom.counts().await;
     crate::actors::queues::edge::refresh_metrics(&ctx.mom).await;
-    let body = crate::metrics::render(&ctx.mom.registry().all(), &counts);
+    for s in ctx.mom.registry().all() {
+        crate::metrics::set_actor(
+            s.stats.name,
+            s.stats.pending(),
+            s.stats.state() == ActorState::Running,
+        );
+    }
+    crate::metrics::set_journal_counts(&counts);
+    let body = crate::metrics::render();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(body)

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::{
     actors::notifications::{ListNotifications, MarkRead, NotificationView},
-    node::NodeCtx,
+    context::NodeCtx,
     problem::Paged,
 };
 

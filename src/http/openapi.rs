@@ -43,13 +43,15 @@ use super::{
 };
 use crate::{
     actors::{
-        control::{ActorInfo, FaultRequest},
         notifications::NotificationView,
-        supervision::{ActorState, FaultAction},
         users::UserView,
         wallets::{TransferView, WalletView},
     },
     auth::{Role, Session},
+    mom::{
+        control::{ActorInfo, FaultRequest},
+        supervision::{ActorState, FaultAction},
+    },
     mom::{DeadLetter, Operation as OperationView},
 };
 
@@ -418,7 +420,7 @@ fn header_param(name: &str, description: &str, schema: ObjectBuilder) -> Paramet
         .build()
 }
 
-/// `Idempotency-Key`, as [`super::extract::idempotency_key`] accepts it.
+/// `Idempotency-Key`, as [`crate::mom::parse_key`] accepts it.
 fn idempotency_key() -> Parameter {
     header_param(
         "Idempotency-Key",

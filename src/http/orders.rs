@@ -14,7 +14,7 @@ use crate::{
         self, Address, CancelOrder, CardInput, GetOrder, ItemRequest, ListOrders, OrderLine,
         OrderStatus, OrderView, PaymentInput, PlaceRequest, SetOrderStatus,
     },
-    node::NodeCtx,
+    context::NodeCtx,
     problem::Paged,
 };
 

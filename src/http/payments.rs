@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     actors::payments::{CardCheck, GetPayment, PaymentView, ValidateCard},
-    node::NodeCtx,
+    context::NodeCtx,
 };
 
 /// A card to check (never stored, never journaled).

@@ -23,8 +23,8 @@ use crate::{
         SubscriptionView, TopicView, Unbind,
     },
     auth::Caller,
+    context::NodeCtx,
     mom::Executed,
-    node::NodeCtx,
     problem::{Paged, Problem},
 };
 

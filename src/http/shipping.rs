@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     actors::shipping::{GetShipment, ShipmentView},
-    node::NodeCtx,
+    context::NodeCtx,
 };
 
 #[utoipa::path(get, path = "/api/v1/shipments/{order_id}", tag = "shipping", security(("bearer" = [])),

@@ -20,8 +20,8 @@ use super::{
 use crate::{
     actors::users::{self, Account, DeleteUser, GetUser, UserView},
     auth::{Role, Session},
+    context::NodeCtx,
     mom::Executed,
-    node::NodeCtx,
 };
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

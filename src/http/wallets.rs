@@ -12,7 +12,7 @@ use crate::{
     actors::wallets::{
         Deposit, GetWallet, ListTransfers, Recipient, Transfer, TransferView, WalletView,
     },
-    node::NodeCtx,
+    context::NodeCtx,
     problem::{Paged, Problem},
 };
 

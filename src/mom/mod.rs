@@ -8,11 +8,13 @@
 //! - [`topics`]: AMQP-style pattern matching and subscriptions.
 //! - [`Mom`]: the handle the edges use — [`Mom::execute`] for commands,
 //!   [`Mom::ask`] for reads, operations and dead letters.
+pub mod control;
 pub mod envelope;
 pub mod journal;
 pub mod message;
 pub mod post_office;
 pub mod registry;
+pub mod supervision;
 pub mod topics;
 
 use std::{
@@ -29,8 +31,8 @@ use uuid::Uuid;
 
 use envelope::NewEnvelope;
 pub use envelope::{Envelope, OpStatus, Outcome, Reply};
-pub use message::{Command, Destination, Event, Handles, Message, Query};
 use journal::{Appended, EnvelopeRow, Journal};
+pub use message::{Command, Destination, Event, Handles, Message, Query};
 use post_office::{Ask, PostOffice, RetryDead, Submit};
 use registry::Registry;
 use topics::Bindings;
@@ -179,6 +181,52 @@ pub struct ExecOptions {
     pub idempotency_key: Option<String>,
     /// How long to wait for the result before answering "accepted".
     pub wait: Duration,
+}
+
+/// Longest `Prefer: wait=N` honoured.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Longest idempotency key.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+impl ExecOptions {
+    /// Parses what both edges carry the same way — the `Idempotency-Key`
+    /// header (`idempotency-key` metadata) and every `Prefer` value — so the
+    /// two edges cannot disagree.
+    pub fn parse<'a>(
+        owner: Option<Uuid>,
+        idempotency_key: Option<&[u8]>,
+        prefer: impl IntoIterator<Item = &'a str>,
+        default_wait: Duration,
+    ) -> Result<Self, Problem> {
+        Ok(Self {
+            owner,
+            idempotency_key: idempotency_key.map(parse_key).transpose()?,
+            wait: wait_budget(prefer, default_wait),
+        })
+    }
+}
+
+/// `Idempotency-Key`: 1 to 255 visible ASCII characters.
+pub fn parse_key(raw: &[u8]) -> Result<String, Problem> {
+    if raw.is_empty() || raw.len() > MAX_IDEMPOTENCY_KEY || !raw.iter().all(u8::is_ascii_graphic) {
+        return Err(Problem::bad_request(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )
+        .with_code("bad_idempotency_key"));
+    }
+    Ok(String::from_utf8_lossy(raw).into_owned())
+}
+
+/// The wait budget: the first `wait=N` (seconds, at most [`MAX_WAIT`]) in
+/// any of the `Prefer` values, else `default`.
+pub fn wait_budget<'a>(prefer: impl IntoIterator<Item = &'a str>, default: Duration) -> Duration {
+    prefer
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .filter_map(|p| p.trim().strip_prefix("wait="))
+        .find_map(|n| n.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s).min(MAX_WAIT))
+        .unwrap_or(default)
 }
 
 /// A command's fate within the wait budget.

@@ -24,12 +24,10 @@ use uuid::Uuid;
 use super::{
     envelope::{Envelope, NewEnvelope, OpStatus, Outcome},
     journal::{Appended, Completion, Failed},
+    supervision::{panic_message, ActorState, DOWN_POLL},
     Core, MomError, MOM_ACTOR,
 };
-use crate::{
-    actors::supervision::{panic_message, ActorState},
-    problem::Problem,
-};
+use crate::problem::Problem;
 
 /// A batch for one incarnation of a destination.
 #[derive(Message)]
@@ -207,7 +205,7 @@ impl PostOffice {
                     break;
                 }
                 // In slices, so clearing the fault ends the down period now.
-                tokio::time::sleep(d.min(crate::actors::supervision::DOWN_POLL)).await;
+                tokio::time::sleep(d.min(DOWN_POLL)).await;
             }
             // The previous incarnation died with its futures, and with them
             // any write it had sent to the journal but not yet seen commit: a

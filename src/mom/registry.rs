@@ -15,7 +15,7 @@ use std::{
 use actix::prelude::*;
 
 use super::post_office::{Ask, Deliver, Stop};
-use crate::actors::supervision::{ActorState, ActorStats, Faults};
+use super::supervision::{ActorState, ActorStats, Faults};
 
 /// How the post office reaches one incarnation of an actor.
 #[derive(Clone)]
@@ -152,7 +152,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{actors::supervision::ActorState, mom::post_office::BatchReport};
+    use crate::mom::{post_office::BatchReport, supervision::ActorState};
 
     /// Stands in for an incarnation: only its address matters here.
     struct Nobody;

@@ -523,7 +523,6 @@ impl crate::mom::Destination for Catalog {
 }
 
 impl Service for Catalog {
-
     fn handle(
         &mut self,
         conn: &mut SqliteConnection,

@@ -1,8 +1,8 @@
 //! The orders contract: its views, the commands it accepts (from the edges
 //! and, as saga replies, from other services) and the events it publishes.
+use super::Orders;
 #[allow(unused_imports)]
 use crate::mom::{Destination as _, Message as _};
-use super::Orders;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

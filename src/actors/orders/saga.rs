@@ -240,7 +240,6 @@ impl crate::mom::Destination for Orders {
 }
 
 impl Service for Orders {
-
     fn handle(
         &mut self,
         conn: &mut SqliteConnection,

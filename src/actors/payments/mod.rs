@@ -453,7 +453,6 @@ impl crate::mom::Destination for Payments {
 }
 
 impl Service for Payments {
-
     fn handle(
         &mut self,
         conn: &mut SqliteConnection,
@@ -569,7 +568,10 @@ mod tests {
     fn sent<C: Command + DeserializeOwned>(fx: &Effects) -> C {
         assert_eq!(fx.send.len(), 1, "{:?}", fx.send);
         assert_eq!(fx.send[0].kind, C::KIND, "{:?}", fx.send);
-        assert_eq!(fx.send[0].destination, <C::To as crate::mom::Destination>::NAME);
+        assert_eq!(
+            fx.send[0].destination,
+            <C::To as crate::mom::Destination>::NAME
+        );
         serde_json::from_str(&fx.send[0].payload).unwrap()
     }
 

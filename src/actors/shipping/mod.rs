@@ -216,7 +216,6 @@ impl crate::mom::Destination for Shipping {
 }
 
 impl Service for Shipping {
-
     fn handle(
         &mut self,
         conn: &mut SqliteConnection,

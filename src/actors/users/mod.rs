@@ -428,7 +428,6 @@ impl crate::mom::Destination for Users {
 }
 
 impl Service for Users {
-
     fn handle(
         &mut self,
         conn: &mut SqliteConnection,
